@@ -1,0 +1,5 @@
+"""Entry point for ``python -m edge_agent``."""
+
+from edge_agent.cli import main
+
+raise SystemExit(main())

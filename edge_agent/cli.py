@@ -1,0 +1,95 @@
+"""The ``edge-agent`` command line.
+
+Each subcommand lives next to the code it drives, in a small ``cli_*.py`` module that only
+imports argparse at import time and registers itself here; handlers import their
+implementation lazily so ``edge-agent check-config`` does not load onnxruntime.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.errors import ConfigError, EdgeAgentError
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--root",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="filesystem root of the board (default /; a simulated board's folder)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    from edge_agent import cli_check_config, cli_run
+    from edge_agent.pipeline import cli_optimize
+    from edge_agent.power import cli_power, cli_profile
+    from edge_agent.sim import cli_sim
+
+    common = _common_parser()
+    parser = argparse.ArgumentParser(
+        prog="edge-agent",
+        description="Power-aware inference agent for NVIDIA Jetson devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (cli_run, cli_profile, cli_power, cli_check_config, cli_sim, cli_optimize):
+        module.register(sub, common)
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    """Configure logging once; journald adds timestamps under systemd."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(levelname)s %(name)s [%(threadName)s] %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    configure_logging(int(getattr(args, "verbose", 0) or 0))
+    handler: Handler | None = getattr(args, "func", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except ConfigError as err:
+        for item in err.errors:
+            print(str(item), file=sys.stderr)
+        return EXIT_USAGE
+    except EdgeAgentError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Bundled power profile files (power_profiles/*.yaml at the repository top level)."""
