@@ -46,7 +46,8 @@ class BoardConfig(_Section):
     """Which board this is; normally detected from the device tree."""
 
     name: str | None = Field(
-        default=None, description="Force a board profile file (e.g. jetson-tx2) instead of detection"
+        default=None,
+        description="Force a board profile file (e.g. jetson-tx2) instead of detection",
     )
 
 
@@ -106,6 +107,13 @@ class PowerConfig(_Section):
     )
 
 
+Provider = Literal["tensorrt", "cuda", "cpu"]
+
+
+def _all_providers() -> list[Provider]:
+    return ["tensorrt", "cuda", "cpu"]
+
+
 class ModelConfig(_Section):
     """The model the engine runs."""
 
@@ -113,9 +121,7 @@ class ModelConfig(_Section):
     name: str | None = None
     labels: Path | None = None
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
-    providers: list[Literal["tensorrt", "cuda", "cpu"]] = Field(
-        default_factory=lambda: ["tensorrt", "cuda", "cpu"], min_length=1
-    )
+    providers: list[Provider] = Field(default_factory=_all_providers, min_length=1)
     decoder: Literal["auto", "classification", "yolov5", "yolov8", "raw"] = "auto"
     top_k: int = Field(default=3, ge=1, le=1000)
     conf_threshold: float = Field(default=0.25, ge=0, le=1)
@@ -203,7 +209,7 @@ class MqttConfig(_Section):
         description="File holding the password; relative names are looked up in "
         "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)",
     )
-    password: None = Field(default=None, exclude=True)
+    password: object = Field(default=None, exclude=True, description="Rejected: use password_file")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     topic_prefix: str = "edge"
@@ -213,21 +219,23 @@ class MqttConfig(_Section):
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"
 
-    @model_validator(mode="before")
+    @field_validator("password", mode="before")
     @classmethod
-    def _no_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("password") is not None:
+    def _no_inline_password(cls, value: object) -> object:
+        if value is not None:
             raise ValueError(
                 "inline passwords are not allowed: put the password in a file and set "
                 "mqtt.password_file"
             )
-        return data
+        return None
 
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_safe(cls, value: str) -> str:
         if not value or any(c in value for c in "#+") or value.startswith("/"):
-            raise ValueError(f"topic prefix {value!r} must be non-empty, without '#', '+', or a leading '/'")
+            raise ValueError(
+                f"topic prefix {value!r} must be non-empty, without '#', '+', or a leading '/'"
+            )
         return value
 
     @model_validator(mode="after")
@@ -392,6 +400,18 @@ def validate_config(
     return config
 
 
+def default_state_dir(root: Path, env: Mapping[str, str]) -> Path:
+    """``$STATE_DIRECTORY`` (systemd), else ``/var/lib/edge-agent`` under the root.
+
+    A simulated or captured root keeps its state inside its own tree.
+    """
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    if root == Path("/"):
+        return DEFAULT_STATE_DIR
+    return root / str(DEFAULT_STATE_DIR).lstrip("/")
+
+
 def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | None) -> AgentConfig:
     def rel(path: Path | None) -> Path | None:
         if path is None or path.is_absolute() or base is None:
@@ -400,9 +420,7 @@ def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | Non
 
     state_dir = config.state_dir
     if state_dir is None:
-        state_dir = Path(env["STATE_DIRECTORY"].split(":")[0]) if env.get("STATE_DIRECTORY") else (
-            DEFAULT_STATE_DIR
-        )
+        state_dir = default_state_dir(config.root, env)
     model = config.model.model_copy(
         update={"path": rel(config.model.path), "labels": rel(config.model.labels)}
     )
@@ -453,7 +471,9 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
     for index, cam in enumerate(config.cameras):
         parts = urlsplit(cam.uri)
         if parts.scheme == "file" and not Path(parts.path).is_file():
-            problems.append(FieldError(f"cameras[{index}].uri", f"video file not found: {parts.path}"))
+            problems.append(
+                FieldError(f"cameras[{index}].uri", f"video file not found: {parts.path}")
+            )
     return problems
 
 
