@@ -1,0 +1,291 @@
+"""The power sampler: a thread that reads the monitor at a fixed interval into a ring buffer.
+
+The logic lives in :meth:`Sampler.step`, tested directly with a FakeClock; the thread is a
+shell around it. The buffer is bounded (``deque(maxlen)``: the oldest sample is dropped and
+counted). Current limits are checked on every sample and reported as transitions: one
+WARNING when a rail crosses its warn/crit limit, one INFO when it recovers, and a
+:class:`LimitEvent` queued for telemetry.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from edge_agent.clock import Clock
+from edge_agent.errors import HardwareError
+from edge_agent.hardware.base import PowerMonitor, PowerReading, RailReading
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("ok", "warn", "crit")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitEvent:
+    """A rail crossed (or recovered from) its warn/crit current limit."""
+
+    t_s: float
+    rail: str
+    level: str
+    previous: str
+    current_ma: float
+    limit_ma: float | None
+    recovered: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """The telemetry form: ``{"type": "rail_limit", "rail", "level", ...}``."""
+        return {
+            "type": "rail_limit",
+            "ts_mono": self.t_s,
+            "rail": self.rail,
+            "level": self.level,
+            "previous": self.previous,
+            "current_ma": self.current_ma,
+            "limit_ma": self.limit_ma,
+            "recovered": self.recovered,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerStats:
+    """Counters for telemetry."""
+
+    samples: int
+    buffered: int
+    overwritten: int
+    late: int
+    read_errors: int
+    events_dropped: int
+
+
+class Sampler:
+    """Samples a power monitor into a bounded ring buffer on its own thread.
+
+    Args:
+        monitor: an available power monitor.
+        clock: the injected clock (deadlines and lag detection).
+        interval_s: the sampling period (default 20 ms).
+        capacity: how many samples the ring keeps; the oldest is dropped when full.
+        behind_factor: a gap longer than this many intervals counts as falling behind.
+        grace_s: gaps in the first seconds after the first sample are not counted (startup:
+            imports, the first nvpmodel query).
+        hysteresis: a rail recovers only below ``limit * (1 - hysteresis)``, so a current
+            hovering at a limit does not flood the log.
+        stop: an external stop event (the daemon's); a private one by default.
+    """
+
+    def __init__(
+        self,
+        monitor: PowerMonitor,
+        clock: Clock,
+        interval_s: float = 0.02,
+        capacity: int = 6000,
+        *,
+        behind_factor: float = 2.0,
+        grace_s: float = 1.0,
+        hysteresis: float = 0.02,
+        event_capacity: int = 256,
+        stop: threading.Event | None = None,
+        name: str = "power-sampler",
+    ) -> None:
+        if interval_s <= 0 or capacity < 2:
+            raise ValueError("interval_s must be > 0 and capacity >= 2")
+        self.monitor = monitor
+        self.interval_s = interval_s
+        self._clock = clock
+        self._buffer: deque[PowerReading] = deque(maxlen=capacity)
+        self._events: deque[LimitEvent] = deque(maxlen=event_capacity)
+        self._cond = threading.Condition()
+        self._stop = stop if stop is not None else threading.Event()
+        self._thread: threading.Thread | None = None
+        self._name = name
+        self._behind_factor = behind_factor
+        self._grace_s = grace_s
+        self._first_step: float | None = None
+        self._hysteresis = hysteresis
+        self._levels: dict[str, str] = {}
+        self._last_step: float | None = None
+        self._warned_late = False
+        self._warned_error = False
+        self._samples = 0
+        self._overwritten = 0
+        self._late = 0
+        self._read_errors = 0
+        self._events_dropped = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the sampling thread."""
+        if self._thread is not None:
+            raise RuntimeError("sampler already started")
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop; :meth:`join` waits for it."""
+        self._stop.set()
+
+    def join(self, timeout_s: float = 5.0) -> bool:
+        """Wait for the thread to end; True when it has (or never started)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """True while the thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        next_t = self._clock.monotonic()
+        while not self._stop.wait(max(0.0, next_t - self._clock.monotonic())):
+            now = self._clock.monotonic()
+            self.step(now)
+            next_t += self.interval_s
+            if next_t < now:
+                # Behind: resynchronise instead of firing a burst of catch-up samples.
+                next_t = now + self.interval_s
+
+    # -- logic -----------------------------------------------------------------------------
+
+    def step(self, now: float) -> PowerReading | None:
+        """Take one sample at ``now``; returns it, or None when the monitor failed."""
+        if self._first_step is None:
+            self._first_step = now
+        if self._last_step is not None and now - self._first_step > self._grace_s:
+            gap = now - self._last_step
+            if gap > self._behind_factor * self.interval_s:
+                self._late += 1
+                if not self._warned_late:
+                    self._warned_late = True
+                    logger.warning(
+                        "power sampler fell behind: %.1f ms between samples (interval %.1f ms)",
+                        gap * 1000.0,
+                        self.interval_s * 1000.0,
+                    )
+        self._last_step = now
+        try:
+            reading = self.monitor.read()
+        except HardwareError as err:
+            self._read_errors += 1
+            if not self._warned_error:
+                self._warned_error = True
+                logger.warning("power monitor read failed: %s", err)
+            return None
+        self._check_limits(reading)
+        with self._cond:
+            if len(self._buffer) == self._buffer.maxlen:
+                self._overwritten += 1
+            self._buffer.append(reading)
+            self._samples += 1
+            self._cond.notify_all()
+        return reading
+
+    def _level(self, rail: RailReading, previous: str) -> tuple[str, float | None]:
+        current = rail.current_ma
+        if current is None:
+            return "ok", None
+        for level, limit in (("crit", rail.crit_ma), ("warn", rail.warn_ma)):
+            if limit is None or limit <= 0:
+                continue
+            held = LEVELS.index(previous) >= LEVELS.index(level)
+            threshold = limit * (1.0 - self._hysteresis) if held else limit
+            if current >= threshold:
+                return level, limit
+        return "ok", None
+
+    def _check_limits(self, reading: PowerReading) -> None:
+        for rail in reading.rails:
+            previous = self._levels.get(rail.name, "ok")
+            level, limit = self._level(rail, previous)
+            if level == previous:
+                continue
+            self._levels[rail.name] = level
+            current = rail.current_ma or 0.0
+            recovered = LEVELS.index(level) < LEVELS.index(previous)
+            if recovered:
+                logger.info(
+                    "rail %s recovered from %s limit: %.0f mA (now %s)",
+                    rail.name,
+                    previous,
+                    current,
+                    level,
+                )
+                limit = rail.crit_ma if previous == "crit" else rail.warn_ma
+            else:
+                logger.warning(
+                    "rail %s above its %s current limit: %.0f mA >= %.0f mA",
+                    rail.name,
+                    level,
+                    current,
+                    limit or 0.0,
+                )
+            event = LimitEvent(reading.t_s, rail.name, level, previous, current, limit, recovered)
+            with self._cond:
+                if len(self._events) == self._events.maxlen:
+                    self._events_dropped += 1
+                self._events.append(event)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def latest(self) -> PowerReading | None:
+        """The newest sample, or None before the first."""
+        with self._cond:
+            return self._buffer[-1] if self._buffer else None
+
+    def samples(self) -> list[PowerReading]:
+        """A copy of the whole buffer, oldest first."""
+        with self._cond:
+            return list(self._buffer)
+
+    def samples_between(self, t0: float, t1: float) -> list[PowerReading]:
+        """Samples with ``t0 <= t_s <= t1``, oldest first."""
+        items = self.samples()
+        lo = bisect.bisect_left(items, t0, key=_time)
+        hi = bisect.bisect_right(items, t1, key=_time)
+        return items[lo:hi]
+
+    def samples_around(self, t0: float, t1: float) -> list[PowerReading]:
+        """Samples inside ``[t0, t1]`` plus the nearest one on each side, for interpolation."""
+        items = self.samples()
+        lo = max(0, bisect.bisect_left(items, t0, key=_time) - 1)
+        hi = bisect.bisect_right(items, t1, key=_time) + 1
+        return items[lo:hi]
+
+    def wait_for(self, count: int, timeout_s: float) -> bool:
+        """Block until ``count`` samples have been taken in all; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._samples >= count, timeout_s)
+
+    def drain_events(self) -> list[LimitEvent]:
+        """Take every queued limit event, oldest first."""
+        with self._cond:
+            events = list(self._events)
+            self._events.clear()
+            return events
+
+    def limit_levels(self) -> dict[str, str]:
+        """Each rail's current limit state: ``ok``, ``warn`` or ``crit``."""
+        return dict(self._levels)
+
+    def stats(self) -> SamplerStats:
+        """Counters: samples taken, buffered, overwritten, late, read errors, dropped events."""
+        with self._cond:
+            return SamplerStats(
+                samples=self._samples,
+                buffered=len(self._buffer),
+                overwritten=self._overwritten,
+                late=self._late,
+                read_errors=self._read_errors,
+                events_dropped=self._events_dropped,
+            )
+
+
+def _time(reading: PowerReading) -> float:
+    return reading.t_s
