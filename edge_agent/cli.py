@@ -40,7 +40,7 @@ def _common_parser() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand registered."""
-    from edge_agent import cli_check_config, cli_run
+    from edge_agent import cli_bench, cli_check_config, cli_run
     from edge_agent.pipeline import cli_optimize
     from edge_agent.power import cli_power, cli_profile
     from edge_agent.sim import cli_sim
@@ -54,7 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (cli_run, cli_profile, cli_power, cli_check_config, cli_sim, cli_optimize):
+    for module in (
+        cli_run,
+        cli_profile,
+        cli_power,
+        cli_check_config,
+        cli_sim,
+        cli_optimize,
+        cli_bench,
+    ):
         module.register(sub, common)
     return parser
 

@@ -1,0 +1,372 @@
+"""The agent's components, built from config sections and started in order.
+
+Each component receives its own config section and collaborators. ``AgentParts`` owns
+their lifetimes; ``daemon.Agent`` owns the stop event, signals and the supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edge_agent.clock import Clock
+from edge_agent.config import AgentConfig
+from edge_agent.errors import EdgeAgentError, HardwareError, ProfileError, TelemetryError
+from edge_agent.hardware.board import BoardInfo, detect_board
+from edge_agent.hardware.root import Root
+from edge_agent.result_stats import ResultStats
+from edge_agent.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from edge_agent.pipeline.result import Result
+    from edge_agent.pipeline.runner import Pipeline
+    from edge_agent.power.ledger import EnergyLedger
+    from edge_agent.power.profile_apply import ProfileController
+    from edge_agent.power.sampler import Sampler
+    from edge_agent.reporting import Reporter
+    from edge_agent.telemetry.broker import EmbeddedBroker
+    from edge_agent.telemetry.commands import ProfileCommandHandler
+    from edge_agent.telemetry.mqtt_link import MqttLink
+    from edge_agent.telemetry.publisher import Publisher
+    from edge_agent.telemetry.topics import Topics
+    from edge_agent.watchdog import Watchdog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineHooks:
+    """What the environment (a simulated board) adds to the pipeline.
+
+    ``latency_scale`` stretches engine time by the simulated clock ratio; the busy fraction
+    feeds the simulated power model.
+    """
+
+    latency_scale: Callable[[], float] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _busy_s: float = 0.0
+    _window_start: float | None = None
+    _last_fraction: float = 0.0
+
+    def record_batch(self, start: float, end: float) -> None:
+        with self._lock:
+            if self._window_start is None:
+                self._window_start = start
+            self._busy_s += max(0.0, end - start)
+
+    def busy_fraction_at(self, now: float) -> float:
+        """Engine busy time over the time since the last call, clamped to [0, 1]."""
+        with self._lock:
+            if self._window_start is None:
+                return 0.0
+            span = now - self._window_start
+            if span > 0:
+                self._last_fraction = min(1.0, self._busy_s / span)
+                self._busy_s = 0.0
+                self._window_start = now
+            return self._last_fraction
+
+    def busy_fraction(self) -> float:
+        import time
+
+        return self.busy_fraction_at(time.monotonic())
+
+
+class AgentParts:
+    """Builds, starts and stops the agent's components."""
+
+    def __init__(
+        self,
+        *,
+        config: AgentConfig,
+        clock: Clock,
+        boot_id: str,
+        version: str,
+        stats: ResultStats,
+        first_result: threading.Event,
+        notifier: Notifier,
+        stop: threading.Event,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.boot_id = boot_id
+        self.version = version
+        self.stats = stats
+        self.first_result = first_result
+        self.notifier = notifier
+        self.stop = stop
+        self.root = Root(config.root)
+        self.state_dir = config.state_dir or Path("/var/lib/edge-agent")
+        self.board: BoardInfo | None = None
+        self.profiles: ProfileController | None = None
+        self.profile_error: str | None = None
+        self.sampler: Sampler | None = None
+        self.ledger: EnergyLedger | None = None
+        self.monitor_reason = ""
+        self.broker: EmbeddedBroker | None = None
+        self.topics: Topics | None = None
+        self.link: MqttLink | None = None
+        self.publisher: Publisher | None = None
+        self.commands: ProfileCommandHandler | None = None
+        self.pipeline: Pipeline | None = None
+        self.reporter: Reporter | None = None
+        self.watchdog: Watchdog | None = None
+        self.hooks: PipelineHooks = PipelineHooks()
+        self.broker_port = config.mqtt.port
+        self._started_mono = clock.monotonic()
+        self._dropped_results = 0
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self, hooks: PipelineHooks) -> None:
+        self.hooks = hooks
+        self._started_mono = self.clock.monotonic()
+        self.board = detect_board(self.root)
+        self._start_profiles()
+        self._start_power()
+        self._start_mqtt()
+        # The reporter prices results, so it exists before the first one can arrive.
+        from edge_agent.reporting import Reporter
+
+        self.reporter = Reporter(self, self.config.telemetry, self.clock)
+        self.pipeline = self._build_pipeline(self.config)
+        self.pipeline.start()
+        self._start_reporting()
+
+    def _start_profiles(self) -> None:
+        from edge_agent.power.profile_apply import ProfileController
+
+        try:
+            self.profiles = ProfileController(
+                self.root,
+                self.config.profile,
+                self.state_dir,
+                self.clock,
+                board=self.config.board.name,
+            )
+        except (ProfileError, HardwareError) as err:
+            self.profile_error = str(err)
+            logger.warning("power profiles unavailable: %s", err)
+            return
+        initial = self.config.profile.initial
+        if initial is None:
+            return
+        try:
+            report = self.profiles.apply(initial, allow_reboot=self.config.profile.allow_reboot)
+            logger.info("profile %s applied in %.0f ms", initial, report.duration_s * 1000)
+        except (ProfileError, HardwareError) as err:
+            # Run on the current profile rather than crash-looping under systemd.
+            self.profile_error = f"initial profile {initial!r} failed: {err}"
+            logger.error("%s; running on the current profile", self.profile_error)
+
+    def _start_power(self) -> None:
+        from edge_agent.power.ledger import EnergyLedger
+        from edge_agent.power.monitor import open_monitor
+        from edge_agent.power.sampler import Sampler
+
+        cfg = self.config.power
+        monitor, self.monitor_reason = open_monitor(cfg.monitor, self.root, self.clock)
+        logger.info("power monitor: %s", self.monitor_reason)
+        interval_s = cfg.interval_ms / 1000.0
+        capacity = max(16, int(cfg.buffer_s / interval_s))
+        self.sampler = Sampler(monitor, self.clock, interval_s=interval_s, capacity=capacity)
+        self.ledger = EnergyLedger(self.sampler)
+        self.sampler.start()
+
+    def _start_mqtt(self) -> None:
+        from edge_agent.telemetry.commands import ProfileCommandHandler
+        from edge_agent.telemetry.mqtt_link import MqttLink
+        from edge_agent.telemetry.outbox import Outbox
+        from edge_agent.telemetry.publisher import Publisher
+        from edge_agent.telemetry.topics import Topics
+
+        mqtt = self.config.mqtt
+        if mqtt.host == "embedded":
+            mqtt = self._start_embedded_broker()
+        self.topics = Topics(mqtt.topic_prefix, self.config.device_id)
+        self.link = MqttLink(mqtt, self.config.device_id, self.boot_id, self.version, self.clock)
+        outbox = Outbox(self.state_dir / "outbox.sqlite3", mqtt.outbox_max_mb)
+        self.publisher = Publisher(
+            self.link, outbox, self.topics, self.clock, mqtt.inflight_window, self.boot_id
+        )
+        self.commands = ProfileCommandHandler(
+            self.topics,
+            self.link,
+            self._apply_profile_command,
+            profiles=self._profile_names() or None,
+            clock=self.clock,
+            current=self.current_profile(),
+        )
+        self.commands.start()
+        self.commands.report(self.current_profile(), self.profile_error)
+        if mqtt.ha_discovery:
+            from edge_agent.telemetry.ha_discovery import HaDiscovery
+
+            model = self.board.model if self.board is not None else "Jetson"
+            HaDiscovery(
+                self.topics, self.link, mqtt.ha_prefix, self.version, self._profile_names(), model
+            ).start()
+        self.link.start()
+        self.publisher.start()
+
+    def _start_embedded_broker(self) -> Any:
+        from edge_agent.telemetry.broker import EmbeddedBroker
+
+        port = self.config.mqtt.port
+        self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
+        try:
+            self.broker.start()
+        except TelemetryError as err:
+            logger.warning("port %d is busy (%s); the embedded broker takes a free port", port, err)
+            self.broker = EmbeddedBroker(host="127.0.0.1", port=0)
+            self.broker.start()
+        self.broker_port = self.broker.port
+        return self.config.mqtt.model_copy(update={"host": "127.0.0.1", "port": self.broker.port})
+
+    def _build_pipeline(self, config: AgentConfig) -> Pipeline:
+        from edge_agent.pipeline.runner import Pipeline
+
+        return Pipeline(
+            config.cameras,
+            config.model,
+            config.batching,
+            self.state_dir,
+            self.clock,
+            self._on_result,
+            on_batch=self._on_batch,
+            latency_scale=self.hooks.latency_scale,
+        )
+
+    def _start_reporting(self) -> None:
+        from edge_agent.watchdog import Watchdog
+
+        assert self.reporter is not None
+        self.reporter.start()
+        self.watchdog = Watchdog(self, self.notifier, self.clock)
+        self.watchdog.start()
+
+    # -- callbacks -------------------------------------------------------------------------
+    def _on_batch(self, start: float, end: float, count: int) -> None:
+        self.hooks.record_batch(start, end)
+        if self.reporter is not None:
+            self.reporter.record_batch(start, end, count)
+
+    def _on_result(self, result: Result) -> None:
+        correct = None if result.truth is None else _top1(result.outputs) == result.truth
+        self.stats.record(result.latency_ms, result.engine_ms, correct)
+        if self.publisher is None or self.reporter is None:
+            raise RuntimeError("a result arrived before the publisher was ready")
+        self.publisher.publish_result(result.camera, self.reporter.result_payload(result))
+        if not self.first_result.is_set():
+            self.first_result.set()
+
+    def _apply_profile_command(self, name: str) -> dict[str, Any]:
+        if self.profiles is None:
+            return {"profile": None, "applied": False, "error": self.profile_error or "no profiles"}
+        try:
+            report = self.profiles.apply(name, allow_reboot=self.config.profile.allow_reboot)
+        except (EdgeAgentError, ValueError) as err:
+            return {"profile": self.current_profile(), "applied": False, "error": str(err)}
+        return {"profile": report.profile, "applied": True, "error": None}
+
+    def _profile_names(self) -> list[str]:
+        return [] if self.profiles is None else [p.name for p in self.profiles.profiles()]
+
+    def current_profile(self) -> str | None:
+        if self.profiles is None:
+            return None
+        try:
+            return self.profiles.current().name
+        except HardwareError as err:
+            logger.debug("current profile unreadable: %s", err)
+            return None
+
+    # -- reload ----------------------------------------------------------------------------
+    def replace_pipeline(self, config: AgentConfig, hooks: PipelineHooks) -> None:
+        """Stop the running pipeline and start one from ``config``.
+
+        Raises:
+            EdgeAgentError: the new pipeline failed to start; nothing is running then, and the
+                caller restarts the previous config.
+        """
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline.join(timeout_s=10.0)
+        self.config = config
+        self.hooks = hooks
+        self.pipeline = self._build_pipeline(config)
+        self.pipeline.start()
+        if self.reporter is not None:
+            self.reporter.set_interval(config.telemetry.interval_s)
+
+    # -- stop ------------------------------------------------------------------------------
+    def shutdown(self, flush_timeout_s: float) -> None:
+        """Stop in reverse start order, each with a timeout; publish ``stopped`` last."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            self.watchdog.join(timeout_s=5.0)
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline.join(timeout_s=10.0)
+        if self.reporter is not None:
+            self.reporter.stop()
+            self.reporter.join(timeout_s=5.0)
+            self.reporter.publish_final()
+        if self.publisher is not None:
+            self.publisher.flush(timeout_s=flush_timeout_s)
+            self.publisher.stop()
+            self.publisher.join(timeout_s=5.0)
+        if self.commands is not None:
+            self.commands.stop()
+            self.commands.join(timeout_s=5.0)
+        if self.link is not None:
+            self.link.stop(timeout_s=flush_timeout_s, publish_stopped=True)
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler.join(timeout_s=5.0)
+        if self.profiles is not None and self.config.profile.restore_on_exit:
+            try:
+                self.profiles.restore_saved()
+            except (ProfileError, HardwareError) as err:
+                logger.error("could not restore the DVFS state: %s", err)
+        if self.broker is not None:
+            self.broker.stop()
+
+    # -- reports ---------------------------------------------------------------------------
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=: profile, fps, W."""
+        snap = self.stats.snapshot()
+        watts = "n/a"
+        last = self.reporter.last_telemetry if self.reporter is not None else None
+        if last and last.get("power"):
+            watts = f"{last['power']['total_w']:.2f} W"
+        return f"profile {self.current_profile() or 'n/a'}, {snap.recent_fps:.1f} fps, {watts}"
+
+    def summary(self) -> dict[str, Any]:
+        from edge_agent.reporting import build_summary
+
+        return build_summary(self)
+
+    def banner(self) -> dict[str, str]:
+        info = self.pipeline.engine_info() if self.pipeline is not None else {}
+        host = "127.0.0.1" if self.config.mqtt.host == "embedded" else self.config.mqtt.host
+        prefix = self.topics.status().rsplit("/", 1)[0] + "/#" if self.topics else "#"
+        return {
+            "version": self.version,
+            "device_id": self.config.device_id,
+            "model": str(info.get("model", "?")),
+            "provider": str(info.get("provider", "?")),
+            "profile": self.current_profile() or "n/a",
+            "subscribe": f"mosquitto_sub -h {host} -p {self.broker_port} -t '{prefix}' -v",
+        }
+
+
+def _top1(outputs: dict[str, Any]) -> str | None:
+    top = outputs.get("top_k")
+    if isinstance(top, list) and top:
+        label = top[0].get("label")
+        return str(label) if label is not None else None
+    return None

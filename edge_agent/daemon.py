@@ -1,0 +1,252 @@
+"""The composition root: build components from config, start, supervise, stop.
+
+Start order: profiles -> power sampler -> MQTT (broker, link, outbox, publisher, commands)
+-> pipeline -> reporter -> watchdog. Stop runs in reverse. The supervisor is
+``threading.excepthook``: a component thread that raises is logged with its traceback, sets
+``stop`` and makes the process exit non-zero so systemd's ``Restart=on-failure`` restarts it.
+That hook is the project's only blanket exception handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.agent_parts import AgentParts, PipelineHooks
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config import AgentConfig
+from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.result_stats import ResultStats, StatsSnapshot
+from edge_agent.sdnotify import Notifier
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+RELOADABLE = ("cameras", "model", "batching", "telemetry")
+
+
+@dataclass
+class Supervisor:
+    """Turns an exception in any component thread into an orderly non-zero stop."""
+
+    stop: threading.Event
+    failures: list[str] = field(default_factory=list)
+    _previous: Callable[[threading.ExceptHookArgs], Any] | None = None
+
+    def install(self) -> None:
+        self._previous = threading.excepthook
+        threading.excepthook = self._hook
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            threading.excepthook = self._previous
+            self._previous = None
+
+    def _hook(self, args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread is not None else "?"
+        text = "".join(
+            traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        )
+        logger.critical("component thread %s died; stopping the agent\n%s", name, text)
+        self.failures.append(f"{name}: {args.exc_type.__name__}: {args.exc_value}")
+        self.stop.set()
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: the sections applied, or why it was rolled back."""
+
+    status: str  # "applied" | "unchanged" | "rejected" | "rolled_back"
+    changed: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+class Agent:
+    """One running agent: owns the stop event, the parts and the supervisor."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        reload_source: Callable[[], AgentConfig] | None = None,
+        clock: Clock | None = None,
+        hooks: PipelineHooks | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.reload_source = reload_source
+        self.clock = clock or SystemClock()
+        self.hooks = hooks or PipelineHooks()
+        self.notifier = notifier or Notifier()
+        self.stop = threading.Event()
+        self.reload_requested = threading.Event()
+        self.supervisor = Supervisor(self.stop)
+        self.boot_id = uuid.uuid4().hex[:12]
+        self.stats = ResultStats(self.clock)
+        self.first_result = threading.Event()
+        self.parts = AgentParts(
+            config=config,
+            clock=self.clock,
+            boot_id=self.boot_id,
+            version=__version__,
+            stats=self.stats,
+            first_result=self.first_result,
+            notifier=self.notifier,
+            stop=self.stop,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every component in order; undo what started if one fails."""
+        self.supervisor.install()
+        check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
+        try:
+            self.parts.start(self.hooks)
+        except BaseException:
+            self.parts.shutdown(flush_timeout_s=2.0)
+            self.supervisor.uninstall()
+            raise
+
+    def run(
+        self, duration_s: float | None = None, on_tick: Callable[[], None] | None = None
+    ) -> int:
+        """Run until ``stop`` (signal, failure) or ``duration_s``; returns the exit code."""
+        deadline = None if duration_s is None else self.clock.monotonic() + duration_s
+        tick_s = 0.25
+        while not self.stop.is_set():
+            timeout = tick_s
+            if deadline is not None:
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0:
+                    break
+                timeout = min(tick_s, remaining)
+            if self.stop.wait(timeout):
+                break
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload_from_file()
+            if on_tick is not None:
+                on_tick()
+        return EXIT_RUNTIME if self.supervisor.failures else EXIT_OK
+
+    def shutdown(self) -> None:
+        """SIGTERM path: stop capture, finish batches, flush, publish stopped, restore DVFS."""
+        self.notifier.stopping()
+        self.parts.shutdown(flush_timeout_s=5.0)
+        self.supervisor.uninstall()
+        self.notifier.close()
+
+    def summary(self) -> dict[str, Any]:
+        return self.parts.summary()
+
+    def snapshot(self) -> StatsSnapshot:
+        return self.stats.snapshot()
+
+    # -- reload (SIGHUP; fleet pushes reuse apply_config) -----------------------------------
+    def reload_from_file(self) -> ReloadOutcome:
+        """Re-read the config file and apply what changed."""
+        if self.reload_source is None:
+            logger.warning("SIGHUP ignored: the agent was started without --config")
+            return ReloadOutcome("unchanged")
+        try:
+            new = self.reload_source()
+        except ConfigError as err:
+            logger.error("reload rejected, keeping the running config:\n%s", err)
+            return ReloadOutcome("rejected", errors=tuple(str(e) for e in err.errors))
+        return self.apply_config(new)
+
+    def apply_config(self, new: AgentConfig) -> ReloadOutcome:
+        """Apply a validated config to the running agent, rolling back if it fails to start.
+
+        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt); other
+        sections need a restart and are reported as rejected.
+        """
+        changed = tuple(
+            name for name in RELOADABLE if getattr(new, name) != getattr(self.config, name)
+        )
+        frozen = [
+            name
+            for name in AgentConfig.model_fields
+            if name not in RELOADABLE and getattr(new, name) != getattr(self.config, name)
+        ]
+        if frozen:
+            errors = tuple(f"{name}: changes need a restart" for name in frozen)
+            logger.error("reload rejected: %s", "; ".join(errors))
+            return ReloadOutcome("rejected", errors=errors)
+        if not changed:
+            return ReloadOutcome("unchanged")
+        old = self.config
+        try:
+            self.parts.replace_pipeline(new, self.hooks)
+        except EdgeAgentError as err:
+            logger.error("new config failed to start (%s); rolling back", err)
+            self.parts.replace_pipeline(old, self.hooks)
+            return ReloadOutcome("rolled_back", changed, (str(err),))
+        self.config = new
+        logger.info("config reloaded: %s", ", ".join(changed))
+        return ReloadOutcome("applied", changed)
+
+    # -- signals ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def signal_handlers(self) -> Iterator[None]:
+        """SIGTERM/SIGINT set stop; SIGHUP requests a reload. Handlers only set events."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.stop.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self.reload_requested.set()
+
+        previous = {
+            sig: signal.signal(sig, handler)
+            for sig, handler in (
+                (signal.SIGTERM, on_stop),
+                (signal.SIGINT, on_stop),
+                (signal.SIGHUP, on_hup),
+            )
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def check_state_dir(path: Path) -> None:
+    """Create the state directory and prove it is writable.
+
+    Raises:
+        ConfigError: naming the path, so the CLI exits 2 with a clear message.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            [FieldError("state_dir", f"{path} is not writable ({err.strerror})")]
+        ) from err
+
+
+def run_from_args(args: Any) -> int:
+    """``edge-agent run``: load config, optionally start a simulated board, run."""
+    from edge_agent.run_command import run_command
+
+    return run_command(args)

@@ -1,0 +1,88 @@
+"""sd_notify duties: READY after the first result, WATCHDOG only while frames flow.
+
+A stalled engine or a wedged capture stops the pings and systemd restarts the agent. While a
+TensorRT engine is being built the start timeout is extended instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from edge_agent.clock import Clock
+from edge_agent.result_stats import pipeline_healthy
+from edge_agent.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from edge_agent.agent_parts import AgentParts
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STALL_S = 10.0
+BUILD_EXTEND_S = 120.0
+
+
+class Watchdog:
+    """A small thread that speaks the notify protocol for the agent."""
+
+    def __init__(self, parts: AgentParts, notifier: Notifier, clock: Clock) -> None:
+        self._parts = parts
+        self._notifier = notifier
+        self._clock = clock
+        self._stop = threading.Event()
+        interval = notifier.watchdog_interval_s
+        self.ping_interval_s = min(1.0, interval / 4) if interval else 1.0
+        self.stall_s = max(0.5, interval / 2) if interval else DEFAULT_STALL_S
+        self.ready_sent = False
+        self.pinging = False
+        self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout_s: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ping_interval_s):
+            self.step(self._clock.monotonic())
+
+    def step(self, now: float) -> None:
+        """One tick: READY once, then WATCHDOG while healthy, EXTEND while building."""
+        pipeline = self._parts.pipeline
+        if pipeline is None:
+            return
+        if not self.ready_sent:
+            info = pipeline.engine_info()
+            if info.get("state") == "building_engine":
+                self._notifier.extend_timeout(BUILD_EXTEND_S)
+                self._notifier.status(
+                    f"building TensorRT engine ({float(info.get('state_elapsed_s', 0.0)):.0f} s)"
+                )
+            if self._parts.first_result.is_set():
+                self.ready_sent = self._notifier.ready(self._parts.status_line())
+                logger.info("ready: first result produced")
+            return
+        stats = pipeline.stats()
+        healthy = pipeline_healthy(
+            now,
+            pipeline.last_progress_mono(),
+            self.stall_s,
+            int(stats.get("queue_depth", 0)),
+            sum(1 for cam in stats.get("cameras", {}).values() if cam.get("state") == "up"),
+        )
+        if healthy:
+            self._notifier.watchdog()
+        if healthy != self.pinging:
+            if healthy:
+                logger.info("pipeline progressing; watchdog pings resumed")
+            else:
+                logger.error(
+                    "pipeline stalled for more than %.1f s; watchdog pings stopped", self.stall_s
+                )
+            self.pinging = healthy
