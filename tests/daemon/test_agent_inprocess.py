@@ -1,0 +1,191 @@
+"""The agent in-process: reload (the path fleet pushes reuse), the supervisor, start faults."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.agent_parts import PipelineHooks
+from edge_agent.config import AgentConfig, validate_config
+from edge_agent.daemon import Agent, Supervisor
+from edge_agent.errors import ConfigError
+from edge_agent.sim import create_board
+from tests.fakes.broker import MosquittoBroker
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path: Path, broker: MosquittoBroker, **extra: Any) -> AgentConfig:
+    root = tmp_path / "board"
+    if not root.exists():
+        create_board("jetson-orin-nano", root)
+    data: dict[str, Any] = {
+        "device_id": f"inproc-{tmp_path.name[-12:]}".replace("_", "-"),
+        "root": str(root),
+        "state_dir": str(tmp_path / "state"),
+        "power": {"monitor": "sim"},
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "telemetry": {"interval_s": 0.5},
+        "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 50}],
+    }
+    data.update(extra)
+    return validate_config(data, env={})
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Any]:
+    agents: list[Agent] = []
+
+    def make(**extra: Any) -> Agent:
+        agent = Agent(_config(tmp_path, mosquitto, **extra), hooks=PipelineHooks())
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.shutdown()
+
+
+def _wait_results(agent: Agent, more_than: int, timeout_s: float = 20.0) -> int:
+    done = threading.Event()
+    for _ in range(int(timeout_s / 0.05)):
+        count = agent.snapshot().results
+        if count > more_than:
+            return count
+        done.wait(0.05)
+    raise AssertionError(f"no results beyond {more_than} within {timeout_s} s")
+
+
+def test_reload_applies_rolls_back_and_rejects(tmp_path: Path, agent_factory: Any) -> None:
+    agent: Agent = agent_factory()
+    agent.start()
+    first = _wait_results(agent, 5)
+
+    batched = agent.config.model_copy(
+        update={"batching": agent.config.batching.model_copy(update={"max_batch": 4})}
+    )
+    outcome = agent.apply_config(batched)
+    assert outcome.status == "applied"
+    assert outcome.changed == ("batching",)
+    assert agent.config.batching.max_batch == 4
+    after_apply = _wait_results(agent, first + 5)
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not an onnx model")
+    broken = batched.model_copy(
+        update={"model": batched.model.model_copy(update={"path": corrupt})}
+    )
+    outcome = agent.apply_config(broken)
+    assert outcome.status == "rolled_back"
+    assert "corrupt.onnx" in outcome.errors[0]
+    assert agent.config.model.path is None, "the running config is kept"
+    _wait_results(agent, after_apply + 5)  # the old pipeline runs again
+
+    moved = batched.model_copy(update={"mqtt": batched.mqtt.model_copy(update={"port": 1})})
+    outcome = agent.apply_config(moved)
+    assert outcome.status == "rejected"
+    assert outcome.errors == ("mqtt: changes need a restart",)
+    assert agent.apply_config(batched).status == "unchanged"
+
+
+def test_reload_from_file_rejects_invalid(tmp_path: Path, agent_factory: Any) -> None:
+    agent: Agent = agent_factory()
+
+    def bad_source() -> AgentConfig:
+        raise ConfigError([])
+
+    agent.reload_source = bad_source
+    assert agent.reload_from_file().status == "rejected"
+
+
+def test_supervisor_turns_a_dead_thread_into_a_stop() -> None:
+    stop = threading.Event()
+    supervisor = Supervisor(stop)
+    supervisor.install()
+    try:
+
+        def boom() -> None:
+            raise ValueError("camera exploded")
+
+        thread = threading.Thread(target=boom, name="capture-x")
+        thread.start()
+        thread.join(5)
+    finally:
+        supervisor.uninstall()
+    assert stop.is_set()
+    assert supervisor.failures == ["capture-x: ValueError: camera exploded"]
+
+
+def test_initial_profile_failure_keeps_running(tmp_path: Path, agent_factory: Any) -> None:
+    agent: Agent = agent_factory(profile={"initial": "turbo"})
+    agent.start()
+    _wait_results(agent, 2)
+    assert agent.parts.profile_error is not None
+    assert "turbo" in agent.parts.profile_error
+    assert agent.parts.current_profile() is not None
+
+
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
+    unit = Path(__file__).resolve().parents[2] / "systemd" / "edge-agent.service"
+    text = unit.read_text(encoding="utf-8")
+    for needed in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "nvpmodel.service",
+        "StateDirectory=edge-agent",
+        "LoadCredential=mqtt_password",
+    ):
+        assert needed in text
+    if not Path("/usr/local/bin/edge-agent").exists():
+        # Verify checks that ExecStart exists; point it at this install's script.
+        script = Path(sys.executable).parent / "edge-agent"
+        text = text.replace("/usr/local/bin/edge-agent", str(script))
+        unit = tmp_path / "edge-agent.service"
+        unit.write_text(text, encoding="utf-8")
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "edge-agent.service" not in proc.stderr, proc.stderr
+
+
+def test_quick_start_command(tmp_path: Path) -> None:
+    """The README's first command, shortened: demo config, embedded broker, simulated board."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "run",
+            "--sim",
+            "jetson-orin-nano",
+            "--duration",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mosquitto_sub" in proc.stderr
+    import json
+
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["results"] > 0
+    assert summary["perf_per_watt"] > 0
+    assert summary["profile"] == "maxq"
+    assert summary["accuracy"] > 0.9
