@@ -270,6 +270,8 @@ class AgentParts:
             report = self.profiles.apply(name, allow_reboot=self.config.profile.allow_reboot)
         except (EdgeAgentError, ValueError) as err:
             return {"profile": self.current_profile(), "applied": False, "error": str(err)}
+        if self.reporter is not None:
+            self.reporter.note_profile(report.profile)
         return {"profile": report.profile, "applied": True, "error": None}
 
     def _profile_names(self) -> list[str]:

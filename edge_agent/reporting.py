@@ -53,6 +53,10 @@ class Reporter:
     def set_interval(self, interval_s: float) -> None:
         self._interval_s = interval_s
 
+    def note_profile(self, profile: str | None) -> None:
+        """A profile was just applied: label results with it now, not at the next telemetry."""
+        self._profile = profile
+
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             self.step(self._clock.monotonic())
