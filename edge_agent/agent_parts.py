@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
-from edge_agent.errors import EdgeAgentError, HardwareError, ProfileError, TelemetryError
+from edge_agent.errors import (
+    ConfigError,
+    EdgeAgentError,
+    HardwareError,
+    ProfileError,
+    TelemetryError,
+)
 from edge_agent.hardware.board import BoardInfo, detect_board
 from edge_agent.hardware.root import Root
 from edge_agent.result_stats import ResultStats
@@ -42,38 +49,35 @@ logger = logging.getLogger(__name__)
 class PipelineHooks:
     """What the environment (a simulated board) adds to the pipeline.
 
-    ``latency_scale`` stretches engine time by the simulated clock ratio; the busy fraction
-    feeds the simulated power model.
+    ``latency_scale`` stretches engine time by the simulated clock ratio. The engine's busy
+    fraction over a recent window feeds the simulated power model and the ``engine`` load in
+    telemetry; reading it never resets anything, so both can ask.
     """
 
     latency_scale: Callable[[], float] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    window_s: float = 0.5
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _busy_s: float = 0.0
-    _window_start: float | None = None
-    _last_fraction: float = 0.0
+    _batches: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=16384))
 
     def record_batch(self, start: float, end: float) -> None:
         with self._lock:
-            if self._window_start is None:
-                self._window_start = start
-            self._busy_s += max(0.0, end - start)
+            self._batches.append((start, end))
 
-    def busy_fraction_at(self, now: float) -> float:
-        """Engine busy time over the time since the last call, clamped to [0, 1]."""
+    def busy_fraction_at(self, now: float, window_s: float | None = None) -> float:
+        """Engine busy time within ``[now - window_s, now]`` over the window, in [0, 1]."""
+        span = self.window_s if window_s is None else window_s
+        low = now - span
         with self._lock:
-            if self._window_start is None:
-                return 0.0
-            span = now - self._window_start
-            if span > 0:
-                self._last_fraction = min(1.0, self._busy_s / span)
-                self._busy_s = 0.0
-                self._window_start = now
-            return self._last_fraction
+            busy = sum(
+                max(0.0, min(end, now) - max(start, low))
+                for start, end in self._batches
+                if end > low
+            )
+        return min(1.0, busy / span) if span > 0 else 0.0
 
     def busy_fraction(self) -> float:
-        import time
-
-        return self.busy_fraction_at(time.monotonic())
+        return self.busy_fraction_at(self.clock.monotonic())
 
 
 class AgentParts:
@@ -104,6 +108,7 @@ class AgentParts:
         self.board: BoardInfo | None = None
         self.profiles: ProfileController | None = None
         self.profile_error: str | None = None
+        self._profile_list: list[str] = []
         self.sampler: Sampler | None = None
         self.ledger: EnergyLedger | None = None
         self.monitor_reason = ""
@@ -117,13 +122,13 @@ class AgentParts:
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
         self.broker_port = config.mqtt.port
-        self._started_mono = clock.monotonic()
+        self.started_mono = clock.monotonic()
         self._dropped_results = 0
 
     # -- start -----------------------------------------------------------------------------
     def start(self, hooks: PipelineHooks) -> None:
         self.hooks = hooks
-        self._started_mono = self.clock.monotonic()
+        self.started_mono = self.clock.monotonic()
         self.board = detect_board(self.root)
         self._start_profiles()
         self._start_power()
@@ -140,17 +145,21 @@ class AgentParts:
         from edge_agent.power.profile_apply import ProfileController
 
         try:
-            self.profiles = ProfileController(
+            controller = ProfileController(
                 self.root,
                 self.config.profile,
                 self.state_dir,
                 self.clock,
                 board=self.config.board.name,
             )
-        except (ProfileError, HardwareError) as err:
-            self.profile_error = str(err)
-            logger.warning("power profiles unavailable: %s", err)
+            self._profile_list = [p.name for p in controller.profiles()]
+        except (ProfileError, HardwareError, ConfigError) as err:
+            # No profile file for this board (a dGPU host, an unknown Jetson): a state, not a
+            # crash. The agent runs on whatever clocks the board has.
+            self.profile_error = f"power profiles unavailable: {err}"
+            logger.warning("%s", self.profile_error)
             return
+        self.profiles = controller
         initial = self.config.profile.initial
         if initial is None:
             return
@@ -169,12 +178,27 @@ class AgentParts:
 
         cfg = self.config.power
         monitor, self.monitor_reason = open_monitor(cfg.monitor, self.root, self.clock)
+        if not monitor.available:
+            # Missing power hardware is a state: reported once, no sampler polling nothing.
+            logger.warning("power monitor unavailable: %s", self.monitor_reason)
+            return
         logger.info("power monitor: %s", self.monitor_reason)
         interval_s = cfg.interval_ms / 1000.0
         capacity = max(16, int(cfg.buffer_s / interval_s))
         self.sampler = Sampler(monitor, self.clock, interval_s=interval_s, capacity=capacity)
         self.ledger = EnergyLedger(self.sampler)
         self.sampler.start()
+        if cfg.idle_baseline_s > 0 and monitor.available:
+            # Idle power before the pipeline starts, subtracted later for dynamic energy.
+            t0 = self.clock.monotonic()
+            self.stop.wait(cfg.idle_baseline_s)
+            baseline = self.ledger.measure_idle(t0, self.clock.monotonic())
+            if baseline is None:
+                logger.warning("idle baseline: no power samples in %.1f s", cfg.idle_baseline_s)
+            else:
+                logger.info(
+                    "idle baseline %.3f W over %.1f s", baseline.total_w, baseline.duration_s
+                )
 
     def _start_mqtt(self) -> None:
         from edge_agent.telemetry.commands import ProfileCommandHandler
@@ -275,14 +299,14 @@ class AgentParts:
         return {"profile": report.profile, "applied": True, "error": None}
 
     def _profile_names(self) -> list[str]:
-        return [] if self.profiles is None else [p.name for p in self.profiles.profiles()]
+        return list(self._profile_list)
 
     def current_profile(self) -> str | None:
         if self.profiles is None:
             return None
         try:
             return self.profiles.current().name
-        except HardwareError as err:
+        except (HardwareError, ProfileError) as err:
             logger.debug("current profile unreadable: %s", err)
             return None
 
@@ -343,8 +367,9 @@ class AgentParts:
         snap = self.stats.snapshot()
         watts = "n/a"
         last = self.reporter.last_telemetry if self.reporter is not None else None
-        if last and last.get("power"):
-            watts = f"{last['power']['total_w']:.2f} W"
+        total_w = (last.get("power") or {}).get("total_w") if last else None
+        if total_w is not None:
+            watts = f"{total_w:.2f} W"
         return f"profile {self.current_profile() or 'n/a'}, {snap.recent_fps:.1f} fps, {watts}"
 
     def summary(self) -> dict[str, Any]:

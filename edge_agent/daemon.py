@@ -111,8 +111,8 @@ class Agent:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start every component in order; undo what started if one fails."""
-        self.supervisor.install()
         check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
+        self.supervisor.install()
         try:
             self.parts.start(self.hooks)
         except BaseException:

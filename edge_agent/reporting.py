@@ -133,6 +133,9 @@ class Reporter:
             outbox_dropped=0 if outbox is None else outbox.dropped,
             events=[_event_text(e) for e in events] + self._notes(),
             window_s=round(now - start, 3),
+            total_name=energy["total_name"],
+            results=snap.results,
+            profile_error=parts.profile_error,
         )
         self.last_telemetry = payload
         if parts.publisher is not None:
@@ -146,7 +149,13 @@ class Reporter:
     def _energy(self, start: float, end: float, inferences: int) -> dict[str, Any]:
         """Board energy over exactly ``[start, end]`` and the MLPerf efficiency figures."""
         ledger = self._parts.ledger
-        empty = {"power": None, "energy_j": None, "perf_per_watt": None, "mj_per_inference": None}
+        empty: dict[str, Any] = {
+            "power": None,
+            "energy_j": None,
+            "perf_per_watt": None,
+            "mj_per_inference": None,
+            "total_name": None,
+        }
         if ledger is None or end <= start:
             return empty
         window = ledger.window(start, end)
@@ -169,6 +178,7 @@ class Reporter:
             "energy_j": round(window.energy_j, 6),
             "perf_per_watt": _round(metrics.inferences_per_j, 4) if inferences else None,
             "mj_per_inference": _round(metrics.mj_per_inference, 4) if inferences else None,
+            "total_name": window.total_name,
         }
 
     def _clocks(self) -> dict[str, float]:
@@ -202,7 +212,8 @@ class Reporter:
             load = None
         if load is not None:
             out["gpu"] = round(load / 1000, 3)
-        out["engine"] = round(self._parts.hooks.busy_fraction_at(self._clock.monotonic()), 3)
+        now = self._clock.monotonic()
+        out["engine"] = round(self._parts.hooks.busy_fraction_at(now, self._interval_s), 3)
         return out
 
     def _temps(self) -> dict[str, float]:
@@ -264,13 +275,19 @@ def build_summary(parts: AgentParts) -> dict[str, Any]:
     snap = parts.stats.snapshot()
     info = parts.pipeline.engine_info() if parts.pipeline is not None else {}
     pipeline_stats = parts.pipeline.stats() if parts.pipeline is not None else {}
-    avg_w = energy_j = None
-    if parts.ledger is not None:
-        window = parts.ledger.window(parts._started_mono, parts.clock.monotonic())
+    # MLPerf: power only inside the measured window, here the first to the last result, so
+    # model loading and shutdown are not charged to inference.
+    avg_w = energy_j = dynamic_mj = None
+    inferences = max(0, snap.results - 1)
+    first, last = snap.first_result_mono, snap.last_result_mono
+    if parts.ledger is not None and first is not None and last is not None and last > first:
+        window = parts.ledger.window(first, last)
         if not window.no_data:
             avg_w, energy_j = window.avg_w, window.energy_j
-    perf_per_watt = snap.results / energy_j if energy_j and snap.results else None
-    mj = energy_j * 1000 / snap.results if energy_j is not None and snap.results else None
+            if window.dynamic_energy_j is not None and inferences:
+                dynamic_mj = window.dynamic_energy_j * 1000 / inferences
+    perf_per_watt = inferences / energy_j if energy_j and inferences else None
+    mj = energy_j * 1000 / inferences if energy_j is not None and inferences else None
     return {
         "results": snap.results,
         "duration_s": round(snap.elapsed_s, 3),
@@ -280,6 +297,7 @@ def build_summary(parts: AgentParts) -> dict[str, Any]:
         "energy_j": None if energy_j is None else round(energy_j, 4),
         "perf_per_watt": None if perf_per_watt is None else round(perf_per_watt, 4),
         "mj_per_inference": None if mj is None else round(mj, 4),
+        "dynamic_mj_per_inference": None if dynamic_mj is None else round(dynamic_mj, 4),
         "dropped": total_dropped(pipeline_stats),
         "profile": parts.current_profile(),
         "provider": info.get("provider"),

@@ -17,7 +17,7 @@ class StatsSnapshot:
 
     results: int
     elapsed_s: float
-    fps: float
+    fps: float  # results per second between the first and the last result
     recent_fps: float
     latency_p50_ms: float | None
     latency_p95_ms: float | None
@@ -25,6 +25,8 @@ class StatsSnapshot:
     engine_p50_ms: float | None
     accuracy: float | None
     labelled: int
+    first_result_mono: float | None = None
+    last_result_mono: float | None = None
 
     def latency_dict(self) -> dict[str, float | None]:
         return {"p50": self.latency_p50_ms, "p95": self.latency_p95_ms, "p99": self.latency_p99_ms}
@@ -42,6 +44,8 @@ class ResultStats:
         self._times: deque[float] = deque(maxlen=window)
         self._fps_window_s = fps_window_s
         self._results = 0
+        self._first_mono: float | None = None
+        self._last_mono: float | None = None
         self._labelled = 0
         self._correct = 0
 
@@ -50,6 +54,9 @@ class ResultStats:
         now = self._clock.monotonic()
         with self._lock:
             self._results += 1
+            if self._first_mono is None:
+                self._first_mono = now
+            self._last_mono = now
             self._latency.append(latency_ms)
             self._engine.append(engine_ms)
             self._times.append(now)
@@ -64,7 +71,12 @@ class ResultStats:
             engine = np.array(self._engine, dtype=np.float64)
             recent = sum(1 for t in self._times if now - t <= self._fps_window_s)
             results, labelled, correct = self._results, self._labelled, self._correct
+            first, last = self._first_mono, self._last_mono
         elapsed = max(now - self._start, 1e-9)
+        # Throughput while producing: from the first result to the last, so start-up (model
+        # load, warm-up) and shutdown do not dilute it.
+        span = (last - first) if first is not None and last is not None else 0.0
+        fps = (results - 1) / span if results > 1 and span > 0 else 0.0
         window = min(self._fps_window_s, elapsed)
 
         def pct(values: np.ndarray, q: float) -> float | None:
@@ -73,7 +85,7 @@ class ResultStats:
         return StatsSnapshot(
             results=results,
             elapsed_s=elapsed,
-            fps=results / elapsed,
+            fps=fps,
             recent_fps=recent / window if window > 0 else 0.0,
             latency_p50_ms=pct(latency, 50),
             latency_p95_ms=pct(latency, 95),
@@ -81,6 +93,8 @@ class ResultStats:
             engine_p50_ms=pct(engine, 50),
             accuracy=correct / labelled if labelled else None,
             labelled=labelled,
+            first_result_mono=first,
+            last_result_mono=last,
         )
 
 

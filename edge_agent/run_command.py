@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,12 @@ def demo_config() -> dict[str, Any]:
     return {"mqtt": {"host": "embedded", "port": DEMO_BROKER_PORT}, "profile": {"initial": "maxq"}}
 
 
+def sim_state_dir(board: str) -> Path:
+    """``$XDG_STATE_HOME/edge-agent/sim-<board>`` (default ``~/.local/state/...``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "edge-agent" / f"sim-{board}"
+
+
 def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> AgentConfig:
     """The config from ``--config`` (or the demo), with ``--sim`` and ``--state-dir`` applied.
 
@@ -53,8 +60,15 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
         source = str(args.config)
     else:
         raw, base, source = demo_config(), None, "(demo config)"
+    root_arg = getattr(args, "root", Path("/"))
+    if sim_root is None and root_arg != Path("/"):
+        raw["root"] = str(root_arg)  # --root wins over the file, as for every subcommand
     if sim_root is not None:
         raw["root"] = str(sim_root)
+        if args.state_dir is None and raw.get("state_dir") is None:
+            # The simulated board is thrown away at exit; its outbox must outlive it so a
+            # crash or an undelivered backlog is replayed by the next run.
+            raw["state_dir"] = str(sim_state_dir(args.sim))
         power = dict(raw.get("power") or {})
         if power.get("monitor", "auto") == "auto":
             power["monitor"] = "sim"
@@ -74,7 +88,7 @@ def simulated_board(board: str, clock: SystemClock) -> Iterator[tuple[Path, Pipe
     folder = Path(tempfile.mkdtemp(prefix=f"edge-agent-{board}-"))
     try:
         sim = create_board(board, folder)
-        hooks = PipelineHooks(latency_scale=lambda: time_scale(sim.root))
+        hooks = PipelineHooks(latency_scale=lambda: time_scale(sim.root), clock=clock)
         model = PowerModel(sim.root, clock, busy=hooks.busy_fraction)
         model.start()
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -179,9 +180,12 @@ def test_quick_start_command(tmp_path: Path) -> None:
         timeout=120,
         check=False,
         cwd=tmp_path,
+        env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state")),
     )
     assert proc.returncode == 0, proc.stderr
     assert "mosquitto_sub" in proc.stderr
+    # The outbox outlives the throwaway board, so a backlog is replayed by the next run.
+    assert (tmp_path / "state/edge-agent/sim-jetson-orin-nano/outbox.sqlite3").exists()
     import json
 
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -189,3 +193,40 @@ def test_quick_start_command(tmp_path: Path) -> None:
     assert summary["perf_per_watt"] > 0
     assert summary["profile"] == "maxq"
     assert summary["accuracy"] > 0.9
+
+
+def test_board_without_profiles_or_power_monitor_still_runs(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """A dGPU host or an unknown board: profiles and power are states, not crashes."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    config = validate_config(
+        {
+            "device_id": "bare-board",
+            "root": str(bare),
+            "state_dir": str(tmp_path / "state"),
+            "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 50}],
+        },
+        env={},
+    )
+    agent = Agent(config, hooks=PipelineHooks())
+    agent.start()
+    try:
+        _wait_results(agent, 3)
+        assert agent.parts.profiles is None
+        assert agent.parts.profile_error is not None
+        assert "no power profile file matches" in agent.parts.profile_error
+        assert agent.parts.current_profile() is None
+        telemetry = (
+            agent.parts.reporter.step(agent.clock.monotonic()) if agent.parts.reporter else {}
+        )
+        assert telemetry["power"]["total_w"] is None
+        assert telemetry["profile"] is None
+    finally:
+        agent.shutdown()
+    summary = agent.summary()
+    assert summary["results"] > 3
+    assert summary["avg_w"] is None
+    assert summary["perf_per_watt"] is None
