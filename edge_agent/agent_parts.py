@@ -269,7 +269,9 @@ class AgentParts:
 
         assert self.reporter is not None
         self.reporter.start()
-        self.watchdog = Watchdog(self, self.notifier, self.clock)
+        self.watchdog = Watchdog(
+            lambda: self.pipeline, self.first_result, self.status_line, self.notifier, self.clock
+        )
         self.watchdog.start()
 
     # -- callbacks -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.config import TelemetryConfig
@@ -16,8 +16,39 @@ from edge_agent.errors import HardwareError
 from edge_agent.result_stats import StatsSnapshot
 
 if TYPE_CHECKING:
-    from edge_agent.agent_parts import AgentParts
+    from edge_agent.agent_parts import PipelineHooks
+    from edge_agent.hardware.root import Root
     from edge_agent.pipeline.result import Result
+    from edge_agent.pipeline.runner import Pipeline
+    from edge_agent.power.ledger import EnergyLedger
+    from edge_agent.power.sampler import Sampler
+    from edge_agent.result_stats import ResultStats
+    from edge_agent.sdnotify import Notifier
+    from edge_agent.telemetry.publisher import Publisher
+
+
+class TelemetrySources(Protocol):
+    """Exactly what the reporter reads from the running agent.
+
+    The pipeline, sampler and publisher can be absent (no power monitor) or replaced (reload),
+    so they are read at each use.
+    """
+
+    root: Root
+    stats: ResultStats
+    hooks: PipelineHooks
+    notifier: Notifier
+    ledger: EnergyLedger | None
+    sampler: Sampler | None
+    publisher: Publisher | None
+    pipeline: Pipeline | None
+    profile_error: str | None
+    monitor_reason: str
+
+    def current_profile(self) -> str | None: ...
+
+    def status_line(self) -> str: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +56,7 @@ logger = logging.getLogger(__name__)
 class Reporter:
     """Publishes telemetry on its own thread and prices each result in energy."""
 
-    def __init__(self, parts: AgentParts, config: TelemetryConfig, clock: Clock) -> None:
+    def __init__(self, parts: TelemetrySources, config: TelemetryConfig, clock: Clock) -> None:
         self._parts = parts
         self._config = config
         self._clock = clock
@@ -270,7 +301,7 @@ def total_dropped(stats: dict[str, Any]) -> int:
     return sum(v for k, v in _drops(stats).items() if not k.endswith(".decode_errors"))
 
 
-def build_summary(parts: AgentParts) -> dict[str, Any]:
+def build_summary(parts: TelemetrySources) -> dict[str, Any]:
     """The run summary printed at exit (``--json``: one object on the last stdout line)."""
     snap = parts.stats.snapshot()
     info = parts.pipeline.engine_info() if parts.pipeline is not None else {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock
@@ -15,7 +16,7 @@ from edge_agent.result_stats import pipeline_healthy
 from edge_agent.sdnotify import Notifier
 
 if TYPE_CHECKING:
-    from edge_agent.agent_parts import AgentParts
+    from edge_agent.pipeline.runner import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,24 @@ BUILD_EXTEND_S = 120.0
 class Watchdog:
     """A small thread that speaks the notify protocol for the agent."""
 
-    def __init__(self, parts: AgentParts, notifier: Notifier, clock: Clock) -> None:
-        self._parts = parts
+    def __init__(
+        self,
+        pipeline: Callable[[], Pipeline | None],
+        first_result: threading.Event,
+        status_line: Callable[[], str],
+        notifier: Notifier,
+        clock: Clock,
+    ) -> None:
+        """Args:
+        pipeline: the running pipeline (it is replaced on reload, hence a callable).
+        first_result: set when the first result is out; READY follows it.
+        status_line: one line for STATUS=.
+        notifier: the sd_notify sender.
+        clock: the injected clock.
+        """
+        self._pipeline = pipeline
+        self._first_result = first_result
+        self._status_line = status_line
         self._notifier = notifier
         self._clock = clock
         self._stop = threading.Event()
@@ -54,7 +71,7 @@ class Watchdog:
 
     def step(self, now: float) -> None:
         """One tick: READY once, then WATCHDOG while healthy, EXTEND while building."""
-        pipeline = self._parts.pipeline
+        pipeline = self._pipeline()
         if pipeline is None:
             return
         if not self.ready_sent:
@@ -64,8 +81,8 @@ class Watchdog:
                 self._notifier.status(
                     f"building TensorRT engine ({float(info.get('state_elapsed_s', 0.0)):.0f} s)"
                 )
-            if self._parts.first_result.is_set():
-                self.ready_sent = self._notifier.ready(self._parts.status_line())
+            if self._first_result.is_set():
+                self.ready_sent = self._notifier.ready(self._status_line())
                 logger.info("ready: first result produced")
             return
         stats = pipeline.stats()
