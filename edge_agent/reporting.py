@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from edge_agent.clock import Clock
 from edge_agent.config import TelemetryConfig
 from edge_agent.errors import HardwareError
+from edge_agent.periodic import PeriodicThread
 from edge_agent.result_stats import StatsSnapshot
 
 if TYPE_CHECKING:
@@ -61,8 +62,7 @@ class Reporter:
         self._config = config
         self._clock = clock
         self._interval_s = config.interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reporter", daemon=True)
+        self._thread = PeriodicThread("reporter", lambda: self._interval_s, self.step, clock)
         self._lock = threading.Lock()
         self._last_mono = clock.monotonic()
         self._last_results = 0
@@ -75,11 +75,10 @@ class Reporter:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._thread.stop()
 
     def join(self, timeout_s: float) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+        self._thread.join(timeout_s)
 
     def set_interval(self, interval_s: float) -> None:
         self._interval_s = interval_s
@@ -87,10 +86,6 @@ class Reporter:
     def note_profile(self, profile: str | None) -> None:
         """A profile was just applied: label results with it now, not at the next telemetry."""
         self._profile = profile
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            self.step(self._clock.monotonic())
 
     # -- per batch / per result ------------------------------------------------------------
     def record_batch(self, start: float, end: float, count: int) -> None:

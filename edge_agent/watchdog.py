@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock
+from edge_agent.periodic import PeriodicThread
 from edge_agent.result_stats import pipeline_healthy
 from edge_agent.sdnotify import Notifier
 
@@ -47,27 +48,21 @@ class Watchdog:
         self._status_line = status_line
         self._notifier = notifier
         self._clock = clock
-        self._stop = threading.Event()
         interval = notifier.watchdog_interval_s
         self.ping_interval_s = min(1.0, interval / 4) if interval else 1.0
         self.stall_s = max(0.5, interval / 2) if interval else DEFAULT_STALL_S
         self.ready_sent = False
         self.pinging = False
-        self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+        self._thread = PeriodicThread("watchdog", lambda: self.ping_interval_s, self.step, clock)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._thread.stop()
 
     def join(self, timeout_s: float) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.ping_interval_s):
-            self.step(self._clock.monotonic())
+        self._thread.join(timeout_s)
 
     def step(self, now: float) -> None:
         """One tick: READY once, then WATCHDOG while healthy, EXTEND while building."""
