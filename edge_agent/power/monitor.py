@@ -2,13 +2,16 @@
 
 ``auto`` tries the board's own monitors first (INA3221/INA238 under the root), then a running
 jtop service, then NVML (dGPU hosts), and falls back to ``none``; the returned text says which
-was chosen and why the others were not.
+was chosen and why the others were not. jtop and NVML read the machine this process runs on,
+not the root, so ``auto`` only tries them when the root is ``/``: a simulated or captured tree
+must not report the host's GPU.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.errors import HardwareError
@@ -77,6 +80,8 @@ BACKENDS: dict[str, Callable[[Root, Clock], PowerMonitor]] = {
 """Config literal (``power.monitor``) to backend factory."""
 
 AUTO_ORDER = ("ina3221", "jtop", "nvml")
+HOST_ONLY = frozenset({"jtop", "nvml"})
+"""Backends that read the running machine whatever the root is; ``auto`` skips them off ``/``."""
 
 
 def open_monitor(kind: str, root: Root, clock: Clock) -> tuple[PowerMonitor, str]:
@@ -84,7 +89,9 @@ def open_monitor(kind: str, root: Root, clock: Clock) -> tuple[PowerMonitor, str
 
     An explicit backend that is unavailable is returned as is (``available`` False, with its
     reason) so the caller reports it once; ``auto`` returns an :class:`UnavailableMonitor`
-    listing every reason when nothing is found.
+    listing every reason when nothing is found. Off ``/``, ``auto`` tries only the monitors
+    under the root (jtop and NVML would read the host); an explicit ``jtop``/``nvml`` is
+    opened whatever the root.
 
     Args:
         kind: ``auto``, ``ina3221``, ``jtop``, ``nvml``, ``sim`` or ``none``.
@@ -106,7 +113,11 @@ def open_monitor(kind: str, root: Root, clock: Clock) -> tuple[PowerMonitor, str
         state = "" if monitor.available else " (unavailable)"
         return monitor, f"{monitor.source}{state}: {monitor.reason}"
     reasons: list[str] = []
+    on_host = root.path.resolve() == Path("/")
     for name in AUTO_ORDER:
+        if name in HOST_ONLY and not on_host:
+            reasons.append(f"{name}: skipped, the root {root.path} is not this host's /")
+            continue
         monitor = BACKENDS[name](root, clock)
         if monitor.available:
             skipped = f" (skipped: {'; '.join(reasons)})" if reasons else ""

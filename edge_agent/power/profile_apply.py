@@ -5,16 +5,17 @@ board's conf, a reboot-requiring mode, caps outside the frequency tables) is ref
 anything changes. The switch runs under ``<state_dir>/profile.lock``. If jetson_clocks was
 pinning the clocks, its state is stored under the state directory first and the clocks are
 pinned again after the switch (jtop turns it off and on around a mode change the same way).
-Any failure or mismatch after a change rolls back to the snapshot taken before it.
+Any failure or mismatch after a change rolls back to the snapshot taken before it. A switch
+that needed a reboot is verified like any other once the mode's GPU power-gating masks are
+live (the board came back in it); until then it is reported as ``reboot_pending``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config import ProfileConfig
@@ -34,11 +35,13 @@ from edge_agent.power.profile_backends import (
     restore_state,
 )
 from edge_agent.power.profile_state import (
+    ApplyReport,
     ClockState,
     CurrentProfile,
     Mismatch,
     VerificationFailed,
     describe_changes,
+    gating_live,
     load_saved,
     profile_lock,
     read_state,
@@ -65,40 +68,6 @@ logger = logging.getLogger(__name__)
 JETSON_CLOCKS_FILE = "jetson_clocks.conf"
 JTOP_SOCKET = "run/jtop.sock"
 CUSTOM = "custom"
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyReport:
-    """What one switch did.
-
-    Attributes:
-        verified: the read-back matched the profile. False only when ``reboot_pending``.
-        changes: human lines (``GPU max_freq: 1300500000 -> 854250000 Hz``).
-    """
-
-    profile: str
-    previous: str
-    backend: str
-    changes: list[str]
-    duration_s: float
-    verified: bool
-    mode: str | None = None
-    reboot_pending: bool = False
-    state: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "profile": self.profile,
-            "previous": self.previous,
-            "backend": self.backend,
-            "nvpmodel_mode": self.mode,
-            "changes": list(self.changes),
-            "duration_ms": round(self.duration_s * 1000.0, 1),
-            "verified": self.verified,
-            "reboot_pending": self.reboot_pending,
-            "state": self.state,
-        }
 
 
 class ProfileController:
@@ -244,7 +213,7 @@ class ProfileController:
                     f"profile.backend is jtop but {self.root.display(JTOP_SOCKET)} or nvpmodel "
                     "is missing (is jtop.service running?)"
                 )
-            return JtopBackend(nvp)
+            return JtopBackend(nvp, self.clock, self.config.switch_timeout_s)
         if nvp is not None:
             return NvpmodelBackend(nvp)
         if choice == "nvpmodel":
@@ -252,7 +221,12 @@ class ProfileController:
         return SysfsBackend(self.root, self._gpu_devfreq())
 
     def _rollback(
-        self, nvp: Nvpmodel | None, before: ClockState, jc_file: Path | None
+        self,
+        nvp: Nvpmodel | None,
+        before: ClockState,
+        jc_file: Path | None,
+        *,
+        why: Literal["rollback", "restore"],
     ) -> list[str]:
         errors = restore_state(self.root, nvp, self._gpu_devfreq(), before)
         if jc_file is not None:
@@ -266,10 +240,13 @@ class ProfileController:
             errors.append(f"cannot read back after rollback: {err}")
         else:
             errors.extend(f"still differs: {line}" for line in left)
+        target = before.mode_name or "the previous clocks"
         if errors:
-            logger.error("rollback incomplete: %s", "; ".join(errors))
+            logger.error("%s incomplete: %s", why, "; ".join(errors))
+        elif why == "restore":  # the daemon's ordinary shutdown, not a failure
+            logger.info("restored %s", target)
         else:
-            logger.warning("rolled back to %s", before.mode_name or "the previous clocks")
+            logger.warning("rolled back to %s", target)
         return errors
 
     @staticmethod
@@ -300,22 +277,23 @@ class ProfileController:
             jc_file = self._store_jetson_clocks(before)
             try:
                 backend.switch(plan)
-                if plan.reboot:
+                # The masks change only at boot: live already means the board came back in it.
+                if plan.reboot and not gating_live(nvp, plan.mode_id):
                     return self._reboot_report(plan, previous, start)
                 if jc_file is not None:
                     self._jc.pin()
                 after = self.read_state()
             except RebootRequired:
-                self._rollback(nvp, before, jc_file)
+                self._rollback(nvp, before, jc_file, why="rollback")
                 raise
             except HardwareError as err:
-                text = self._rollback_text(self._rollback(nvp, before, jc_file))
+                text = self._rollback_text(self._rollback(nvp, before, jc_file, why="rollback"))
                 raise HardwareError(f"switching to {name} failed: {err}\n{text}") from err
             mismatches = verify(self.root, profile, plan.caps, plan.mode_name, after)
             if before.jetson_clocks_active and not after.jetson_clocks_active:
                 mismatches.append(Mismatch("jetson_clocks", "min == max", "active", "inactive"))
             if mismatches:
-                errors = self._rollback(nvp, before, jc_file)
+                errors = self._rollback(nvp, before, jc_file, why="rollback")
                 lines = "\n  ".join(str(m) for m in mismatches)
                 raise VerificationFailed(
                     f"profile {name} not verified:\n  {lines}\n{self._rollback_text(errors)}",
@@ -380,7 +358,7 @@ class ProfileController:
         with profile_lock(self.state_dir):
             before = self.read_state()
             previous = self._match(before)
-            errors = self._rollback(self._nvpmodel(), saved, None)
+            errors = self._rollback(self._nvpmodel(), saved, None, why="restore")
             after = self.read_state()
         if errors:
             raise HardwareError("restoring the saved profile failed:\n  " + "\n  ".join(errors))

@@ -8,10 +8,13 @@ refused before anything changes. :func:`restore_state` puts a snapshot back for 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from edge_agent.clock import Clock
 from edge_agent.errors import HardwareError, ProfileError, RebootRequired
 from edge_agent.hardware import clocks
 from edge_agent.hardware.clocks import CpuState, GpuDevfreq
@@ -101,25 +104,112 @@ class NvpmodelBackend:
         self.nvp.set_mode(plan.mode_id, allow_reboot=plan.reboot)
 
 
+@dataclass(frozen=True, slots=True)
+class JtopApi:
+    """What the jtop backend uses of jetson-stats (tests stand in a fake service).
+
+    ``connect()`` (``jtop.jtop``) is a context manager whose value has
+    ``nvpmodel.set_nvpmodel_id(mode_id, force=...)``; ``errors`` is what the client raises.
+    """
+
+    connect: Callable[[], AbstractContextManager[Any]]
+    errors: tuple[type[BaseException], ...]
+
+
+def load_jtop_api() -> JtopApi:
+    """The real jetson-stats client.
+
+    Raises:
+        HardwareError: jetson-stats is not installed.
+    """
+    try:
+        from jtop import JtopException, jtop
+    except ImportError as err:
+        raise HardwareError("jtop backend: jetson-stats is not installed") from err
+    # The client talks to the service through a multiprocessing manager: a dead service
+    # surfaces as OSError (refused, broken pipe) or EOFError from the proxy.
+    return JtopApi(connect=jtop, errors=(JtopException, ValueError, OSError, EOFError))
+
+
+def wait_for_mode(
+    read_mode: Callable[[], int | None],
+    mode_id: int,
+    timeout_s: float,
+    clock: Clock,
+    *,
+    poll_s: float = 0.1,
+    wake: threading.Event | None = None,
+) -> None:
+    """Wait until ``read_mode()`` reports ``mode_id`` (the jtop service switches in a thread).
+
+    Raises:
+        HardwareError: the mode was not reported within ``timeout_s`` (naming the last one
+            read); errors from ``read_mode`` propagate.
+    """
+    event = wake or threading.Event()
+    deadline = clock.monotonic() + timeout_s
+    while True:
+        now_id = read_mode()
+        if now_id == mode_id:
+            return
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise HardwareError(
+                f"nvpmodel still reports mode {now_id} {timeout_s:g} s after asking for "
+                f"mode {mode_id} (did the service refuse it? see journalctl -u jtop)"
+            )
+        event.wait(min(poll_s, left))
+
+
 class JtopBackend:
-    """The jtop service (``/run/jtop.sock``): it runs nvpmodel as root for a non-root agent."""
+    """The jtop service (``/run/jtop.sock``): it runs nvpmodel as root for a non-root agent.
+
+    The service applies the mode from its own thread after the call returns, so the switch
+    waits (up to ``timeout_s``) until ``nvpmodel -q`` or its status file reports the mode
+    before the common verification reads the clocks back.
+    """
 
     name = "jtop"
 
-    def __init__(self, nvp: Nvpmodel) -> None:
+    def __init__(
+        self,
+        nvp: Nvpmodel,
+        clock: Clock,
+        timeout_s: float,
+        api: JtopApi | None = None,
+        poll_s: float = 0.1,
+    ) -> None:
         self.nvp = nvp
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self._api = api
+        self._wake = threading.Event()
 
     def plan(self, profile: Profile, state: ClockState, allow_reboot: bool) -> SwitchPlan:
         return _plan_mode(self.nvp, self.name, profile, state, allow_reboot)
 
     def switch(self, plan: SwitchPlan) -> None:
+        assert plan.mode_id is not None
+        api = self._api or load_jtop_api()
+        what = f"jtop: setting nvpmodel mode {plan.mode_name} ({plan.mode_id})"
         try:
-            from jtop import jtop
-        except ImportError as err:
-            raise HardwareError("jtop backend: jetson-stats is not installed") from err
-        # force=True makes the service answer YES and reboot: only when the plan allows it.
-        with jtop() as jetson:
-            jetson.set_nvpmodel_id(plan.mode_id, force=plan.reboot)
+            with api.connect() as jetson:
+                nvpmodel = jetson.nvpmodel
+                if nvpmodel is None:
+                    raise HardwareError(f"{what}: the jtop service reports no nvpmodel")
+                # force=True makes the service answer YES and reboot: only when the plan says so.
+                nvpmodel.set_nvpmodel_id(plan.mode_id, force=plan.reboot)
+        except api.errors as err:
+            raise HardwareError(f"{what} failed: {type(err).__name__}: {err}") from err
+        if plan.reboot:
+            return
+        mode_id = plan.mode_id
+        try:
+            wait_for_mode(lambda: _mode_now(self.nvp), mode_id, self.timeout_s, self.clock,
+                          poll_s=self.poll_s, wake=self._wake)  # fmt: skip
+        except HardwareError as err:
+            raise HardwareError(f"{what}: {err}") from err
 
 
 class SysfsBackend:
@@ -268,7 +358,7 @@ def _mode_now(nvp: Nvpmodel) -> int | None:
     try:
         return nvp.query().id
     except HardwareError as err:
-        logger.warning("nvpmodel -q failed during rollback, reading its status file: %s", err)
+        logger.warning("nvpmodel -q failed, reading its status file: %s", err)
         return nvp.read_status()
 
 

@@ -12,14 +12,14 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from edge_agent.errors import HardwareError, ProfileError
 from edge_agent.hardware import clocks
 from edge_agent.hardware.clocks import CpuState, GpuDevfreq
-from edge_agent.hardware.nvpmodel import Nvpmodel
+from edge_agent.hardware.nvpmodel import POWER_GATING_PARAMS, Nvpmodel
 from edge_agent.hardware.root import Root
 from edge_agent.power.profiles import ClockCaps, Profile
 
@@ -113,6 +113,37 @@ def read_state(
     )
 
 
+def gating_live(nvp: Nvpmodel | None, mode_id: int | None) -> bool:
+    """Whether the GPU power-gating masks the board runs are those of mode ``mode_id``.
+
+    After a reboot-path ``nvpmodel -m`` this tells a board that came back in the new mode (or
+    a simulator that models the reboot) from one still waiting to reboot: nvpmodel writes the
+    masks only at boot. An unreadable mask file counts as not live, and so does no nvpmodel.
+    """
+    if nvp is None or mode_id is None:
+        return False
+    conf = nvp.load_conf()
+    mode = conf.mode_by_id(mode_id)
+    if mode is None:
+        return False
+    for name in POWER_GATING_PARAMS:
+        param = conf.params.get(name)
+        if param is None:
+            continue
+        for arg, path in param.args.items():
+            wanted = mode.value(name, arg)
+            if wanted is None:
+                continue
+            try:
+                live = nvp.root.read_text(path).split()
+            except HardwareError as err:
+                logger.debug("power-gating mask %s unreadable: %s", path, err)
+                return False
+            if live[:1] != [wanted]:
+                return False
+    return True
+
+
 class VerificationFailed(HardwareError):
     """The switch ran but the read-back differs; the previous state was restored."""
 
@@ -120,6 +151,40 @@ class VerificationFailed(HardwareError):
         self.mismatches = list(mismatches)
         self.rollback_errors = rollback_errors
         super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """What one switch did.
+
+    Attributes:
+        verified: the read-back matched the profile. False only when ``reboot_pending``.
+        changes: human lines (``GPU max_freq: 1300500000 -> 854250000 Hz``).
+    """
+
+    profile: str
+    previous: str
+    backend: str
+    changes: list[str]
+    duration_s: float
+    verified: bool
+    mode: str | None = None
+    reboot_pending: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "profile": self.profile,
+            "previous": self.previous,
+            "backend": self.backend,
+            "nvpmodel_mode": self.mode,
+            "changes": list(self.changes),
+            "duration_ms": round(self.duration_s * 1000.0, 1),
+            "verified": self.verified,
+            "reboot_pending": self.reboot_pending,
+            "state": self.state,
+        }
 
 
 @dataclass(frozen=True, slots=True)

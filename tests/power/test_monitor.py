@@ -45,10 +45,10 @@ def test_auto_picks_thor_ina238(tmp_path: Path, fake_clock: FakeClock) -> None:
     assert "auto chose ina238" in why
 
 
-@pytest.mark.skipif(_has_nvidia_gpu(), reason="this host has an NVIDIA GPU")
 def test_auto_on_an_empty_tree_finds_none_and_lists_reasons(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:
+    # No skip on GPU hosts: off "/", auto must not fall back to the host's jtop or NVML.
     monitor, why = open_monitor("auto", Root(tmp_path), fake_clock)
     assert isinstance(monitor, UnavailableMonitor)
     assert not monitor.available
@@ -56,8 +56,20 @@ def test_auto_on_an_empty_tree_finds_none_and_lists_reasons(
     for name in ("ina3221:", "jtop:", "nvml:"):
         assert name in why
         assert name in monitor.reason
+    for name in ("jtop", "nvml"):
+        assert f"{name}: skipped, the root {tmp_path} is not this host's /" in why
     with pytest.raises(HardwareError, match="no power monitor"):
         monitor.read()
+
+
+@pytest.mark.skipif(_has_nvidia_gpu(), reason="this host has an NVIDIA GPU")
+def test_auto_on_the_host_root_tries_jtop_and_nvml(fake_clock: FakeClock) -> None:
+    monitor, why = open_monitor("auto", Root("/"), fake_clock)
+    if monitor.available:
+        pytest.skip(f"this host has a power monitor: {why}")
+    assert "skipped" not in why
+    assert "jtop: " in why
+    assert "nvml: " in why
 
 
 def test_sim_backend_is_the_ina_reader_labelled_sim(tmp_path: Path, fake_clock: FakeClock) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import threading
@@ -62,12 +63,14 @@ def immutable() -> Iterator[list[Path]]:
     paths: list[Path] = []
     yield paths
     for path in paths:
-        subprocess.run([CHATTR, "-i", str(path)], check=True)
+        subprocess.run([CHATTR, "-i", str(path)], check=True, timeout=30)
 
 
 def make_immutable(paths: list[Path], path: Path) -> None:
     assert CHATTR is not None
-    result = subprocess.run([CHATTR, "+i", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [CHATTR, "+i", str(path)], capture_output=True, text=True, check=False, timeout=30
+    )
     if result.returncode != 0:
         pytest.skip(f"chattr +i is not supported here: {result.stderr.strip()}")
     paths.append(path)
@@ -241,6 +244,32 @@ def test_restore_saved_puts_back_the_state_before_the_first_switch(tx2: SimBoard
     assert report.previous == "maxn"
     assert clock_files(tx2) == before
     assert ctl.restore_saved() is None
+
+
+def test_ordinary_restore_logs_info_and_a_real_rollback_warns(
+    tx2: SimBoard, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = "edge_agent.power.profile_apply"
+    ctl = controller(tx2)
+    ctl.apply("maxq")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=logger):
+        assert ctl.restore_saved() is not None
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger]
+    assert records == [("INFO", "restored MAXP_CORE_ARM")]
+    # A failed verification is a real rollback: that one warns.
+    bundled = Path(__file__).resolve().parents[2] / "power_profiles/jetson-tx2.yaml"
+    extra = tmp_path / "profiles"
+    extra.mkdir()
+    text = bundled.read_text(encoding="utf-8")
+    (extra / "jetson-tx2.yaml").write_text(
+        text.replace("gpu_max_hz: 854250000", "gpu_max_hz: 930750000"), encoding="utf-8"
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=logger), pytest.raises(VerificationFailed):
+        controller(tx2, ProfileConfig(profiles_dir=extra)).apply("maxq")
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger]
+    assert records == [("WARNING", "rolled back to MAXP_CORE_ARM")]
 
 
 def test_switches_are_serialised_by_the_lock(tx2: SimBoard) -> None:

@@ -39,6 +39,17 @@ def board_profiles(sim: SimBoard) -> dict[str, ProfileSpec]:
     return dict(parsed.profiles)
 
 
+def board_clusters(sim: SimBoard) -> dict[str, list[int]]:
+    conf = Nvpmodel(Root(sim.root)).load_conf()
+    _, parsed = select_board_file(
+        load_profile_files(),
+        model=sim.spec.model,
+        compatible=sim.spec.compatible,
+        conf_modes={m.name for m in conf.modes},
+    )
+    return {name: list(cpus) for name, cpus in parsed.clusters.items()}
+
+
 def read_int(path: Path) -> int:
     return int(path.read_text(encoding="utf-8").split()[0])
 
@@ -101,10 +112,10 @@ def test_presets_switch_verify_and_show(
     )  # fmt: skip
     clusters = {name: list(cpus) for name, cpus in parsed.clusters.items()}
     if board == "jetson-agx-orin":
-        # The default MODE_30W has its own TPC mask: reach MAXN once through the reboot path.
+        # The default MODE_30W has its own TPC mask: reach MAXN once through the reboot path
+        # (the simulated nvpmodel reboots at once, so the mode is live and verified).
         code, _, err = cli(sim.root, "maxn", "--allow-reboot", capsys=capsys)
-        assert code == 1
-        assert "reboot" in err
+        assert code == 0, err
         assert sim.reboot_count == 1
     done = []
     for name in ("maxq", "maxp", "maxn", "maxq", "maxp"):
@@ -164,6 +175,52 @@ def test_agx_orin_mask_change_is_refused_and_changes_nothing(
     assert tree_digest(sim.root) == before
     assert sim.reboot_count == 0
     assert not (state / "profile.json").exists()
+
+
+def test_agx_orin_maxq_with_allow_reboot_reboots_once_and_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # MODE_15W has its own TPC and FBP masks, so every switch to it reboots.
+    sim = create_board("jetson-agx-orin", tmp_path / "orin")
+    profiles = board_profiles(sim)
+    spec = profiles["maxq"]
+    assert spec.nvpmodel == "MODE_15W"
+    assert switch_needs_reboot(sim, "MODE_15W")
+    code, out, err = cli(sim.root, "maxq", "--allow-reboot", capsys=capsys)
+    assert code == 0, err
+    assert "maxq: applied and verified in" in out
+    assert "nvpmodel: MODE_30W (2) -> MODE_15W (1)" in out
+    assert sim.reboot_count == 1
+    code, out, _ = cli(sim.root, "show", "--json", capsys=capsys)
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["profile"] == "maxq"
+    assert shown["nvpmodel_mode"] == "MODE_15W"
+    assert shown["nvpmodel_id"] == 1
+    assert_tree_holds(sim, spec, board_clusters(sim))
+    record = json.loads((sim.root / "var/lib/edge-agent/profile.json").read_text())
+    assert [record[k] for k in ("profile", "verified", "reboot_pending")] == ["maxq", True, False]
+
+
+def test_agx_orin_reboot_not_yet_taken_is_reported_pending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-agx-orin", tmp_path / "orin")
+    # A real board: nvpmodel takes the YES and reboots later; the masks are still the old ones.
+    real = sim.nvpmodel.with_name("nvpmodel.real")
+    sim.nvpmodel.rename(real)
+    sim.nvpmodel.write_text(
+        f'#!/bin/sh\ncase "$1" in\n  -m) cat >/dev/null; echo "NVPM WARN: rebooting" ;;\n'
+        f'  *) exec "{real}" "$@" ;;\nesac\n',
+        encoding="utf-8",
+    )
+    sim.nvpmodel.chmod(0o755)
+    code, out, err = cli(sim.root, "maxq", "--allow-reboot", capsys=capsys)
+    assert code == 1
+    assert "MODE_15W (1) takes effect after reboot" in out
+    assert "not verified: the board reboots to apply the mode" in err
+    record = json.loads((sim.root / "var/lib/edge-agent/profile.json").read_text())
+    assert [record[k] for k in ("profile", "verified", "reboot_pending")] == ["maxq", False, True]
 
 
 def test_unknown_profile_exits_2_listing_valid_names(

@@ -172,13 +172,15 @@ def test_read_only_file_fails_with_its_path(tx2: SimBoard) -> None:
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="chattr is not installed")
 def test_immutable_file_fails_with_its_path(tx2: SimBoard) -> None:
     target = tx2.root / "sys/kernel/nvpmodel_emc_cap/emc_iso_cap"
-    made = subprocess.run(["chattr", "+i", str(target)], capture_output=True, check=False)
+    made = subprocess.run(
+        ["chattr", "+i", str(target)], capture_output=True, check=False, timeout=30
+    )
     if made.returncode != 0:
         pytest.skip(f"chattr +i not permitted here: {made.stderr!r}")
     try:
         code, out = run_tool(tx2, "nvpmodel", "-m", "1")
     finally:
-        subprocess.run(["chattr", "-i", str(target)], check=True)
+        subprocess.run(["chattr", "-i", str(target)], check=True, timeout=30)
     assert code != 0
     assert "/sys/kernel/nvpmodel_emc_cap/emc_iso_cap" in out
     assert _read(tx2, "var/lib/nvpmodel/status") == "pmode:0003"

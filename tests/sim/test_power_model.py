@@ -124,7 +124,10 @@ def test_immutable_rail_file_is_reported_not_fatal(
     tx2: SimBoard, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     target = tx2.root / IIO_GPU / "in_current0_input"
-    if subprocess.run(["chattr", "+i", str(target)], capture_output=True, check=False).returncode:
+    made = subprocess.run(
+        ["chattr", "+i", str(target)], capture_output=True, check=False, timeout=30
+    )
+    if made.returncode:
         pytest.skip("chattr +i not permitted here")
     try:
         with caplog.at_level(logging.WARNING, logger="edge_agent.sim.power_model"):
@@ -132,7 +135,7 @@ def test_immutable_rail_file_is_reported_not_fatal(
             model.step(0.0)
             model.step(0.05)
     finally:
-        subprocess.run(["chattr", "-i", str(target)], check=True)
+        subprocess.run(["chattr", "-i", str(target)], check=True, timeout=30)
     warnings = [r for r in caplog.records if "VDD_SYS_GPU" in r.getMessage()]
     assert len(warnings) == 1  # once, not per step
     assert _mw(tx2, IIO_IN, 0) > 4000  # the other rails kept updating
