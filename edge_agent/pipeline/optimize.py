@@ -14,13 +14,15 @@ Data sources, for calibration and for evaluation:
 
 INT8 is symmetric signed int8 for weights (per channel) and activations in QDQ format, the form
 TensorRT accepts; the TensorRT calibration table is computed on the FP32 model for TensorRT's
-own INT8 calibration (``trt_int8_calibration_table_name``). Needs the ``onnx`` package.
+own INT8 calibration (``trt_int8_calibration_table_name``). Needs ``onnx`` (and ``sympy`` for
+INT8): ``pip install 'edge-agent[tools]'``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import io
 import logging
 import shutil
@@ -209,6 +211,25 @@ class _Reader:
         self._position = 0
 
 
+def require_tools(precision: Precision) -> None:
+    """Check the optional packages ``precision`` needs before any slow work starts.
+
+    Raises:
+        InferenceError: a package is missing; the message names it and the install command.
+    """
+    missing = []
+    for name in ("onnx", "sympy") if precision == "int8" else ("onnx",):
+        try:
+            importlib.import_module(name)  # sympy: INT8 preprocessing's shape inference
+        except ImportError:
+            missing.append(f"'{name}'")
+    if missing:
+        raise InferenceError(
+            f"edge-agent optimize --precision {precision} needs {' and '.join(missing)}: "
+            "pip install 'edge-agent[tools]'"
+        )
+
+
 def _onnx() -> Any:
     try:
         import onnx
@@ -326,9 +347,10 @@ def optimize_model(
 
     Raises:
         ConfigError: bad model, folder or image.
-        InferenceError: conversion or evaluation failed, or ``onnx`` is not installed.
+        InferenceError: conversion or evaluation failed, or ``onnx``/``sympy`` is missing.
     """
     started = time.monotonic()
+    require_tools(precision)
     meta = load_model_meta(model_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     needs_calib = precision == "int8" or trt_calib_table is not None

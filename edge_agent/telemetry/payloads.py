@@ -71,6 +71,7 @@ def result_payload(
     provider: str | None = None,
     truth: Any = None,
     energy_mj: float | None = None,
+    energy_estimate: bool = True,
 ) -> dict[str, Any]:
     """One inference result, without ``msg_id`` (the Publisher assigns it).
 
@@ -89,7 +90,11 @@ def result_payload(
         batch_size: size of the batch this frame ran in.
         provider: the ORT execution provider (or ``simulated``).
         truth: ground truth from a synthetic camera, when known.
-        energy_mj: estimated energy of this inference (mJ), when a power monitor runs.
+        energy_mj: energy of this inference (mJ), when a power monitor runs. It is an
+            estimate (the batch's measured energy shared among its frames), never a
+            per-frame measurement, so the payload then also carries ``energy_estimate``.
+        energy_estimate: sent with ``energy_mj`` (omitted without it): whether ``energy_mj``
+            is an estimate. Every energy the agent has today is one, hence the default.
     """
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -112,6 +117,8 @@ def result_payload(
         "energy_mj": energy_mj,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
+    if energy_mj is not None:
+        doc["energy_estimate"] = energy_estimate
     return doc
 
 
@@ -133,6 +140,8 @@ def telemetry_payload(
     drops: Mapping[str, int] | None = None,
     outbox_depth: int = 0,
     outbox_dropped: int = 0,
+    outbox_lost: int = 0,
+    outbox_errors: int = 0,
     events: Sequence[str | Mapping[str, Any]] = (),
     window_s: float | None = None,
     total_name: str | None = None,
@@ -159,6 +168,9 @@ def telemetry_payload(
         drops: counter name -> total dropped since start.
         outbox_depth: messages waiting in the outbox.
         outbox_dropped: messages dropped by the outbox bound (total, persisted).
+        outbox_lost: messages lost because the outbox could not store them (disk full or
+            failing), since start: a failing disk cannot be trusted to persist it.
+        outbox_errors: outbox write failures since start (each may lose several messages).
         events: notable transitions since the last message (strings or small objects).
         window_s: length of the measurement window.
         total_name: the rail used as board total (``VDD_IN``, ``POM_5V_IN``).
@@ -185,7 +197,12 @@ def telemetry_payload(
         "loads": dict(loads or {}),
         "queues": dict(queues or {}),
         "drops": dict(drops or {}),
-        "outbox": {"depth": outbox_depth, "dropped": outbox_dropped},
+        "outbox": {
+            "depth": outbox_depth,
+            "dropped": outbox_dropped,
+            "lost": outbox_lost,
+            "errors": outbox_errors,
+        },
         "events": [e if isinstance(e, str) else dict(e) for e in events],
     }
     optional = {"window_s": window_s, "results": results, "profile_error": profile_error}

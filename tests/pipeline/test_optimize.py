@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -150,3 +151,28 @@ def test_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     argv = ["optimize", str(model), "--precision", "int8", "--out", out, "--calib", str(empty)]
     assert main(argv) == 2
     assert "no images found for calibration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("precision", "hidden"), [("int8", "sympy"), ("fp16", "onnx")])
+def test_missing_tools_are_a_clear_error_before_any_work(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+    hidden: str,
+) -> None:
+    # A None entry in sys.modules makes "import <name>" fail, as if it were not installed.
+    monkeypatch.setitem(sys.modules, hidden, None)
+    out = tmp_path / "o.onnx"
+    assert main(["optimize", "demo", "--precision", precision, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"--precision {precision} needs '{hidden}'" in err
+    assert "pip install 'edge-agent[tools]'" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_fp16_does_not_need_sympy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sympy", None)
+    report = optimize_model(bundled_demo_model(), "fp16", tmp_path / "o.onnx", eval_limit=20)
+    assert report.eval_images == 20

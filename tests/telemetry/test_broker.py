@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -59,21 +62,47 @@ def test_embedded_broker_round_trip_through_the_outbox(tmp_path: Path) -> None:
         pass  # stopped means no longer listening
 
 
-def test_port_in_use_is_a_telemetry_error() -> None:
+def test_port_in_use_is_a_telemetry_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        broker = EmbeddedBroker(port=port)
+        with pytest.raises(TelemetryError, match=f"127.0.0.1:{port}: port {port} is in use"):
+            broker.start()
+    broker.stop()  # nothing running: a no-op
+    # Failed fast: amqtt never ran, so it logged nothing (no ERROR, no traceback).
+    assert [r.name for r in caplog.records if r.name.startswith("amqtt")] == []
+
+
+def test_port_taken_after_the_probe_fails_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    # The race start() cannot probe away: the port is taken between its check and amqtt's
+    # bind. Running the broker thread's body directly skips the probe.
+    caplog.set_level(logging.DEBUG)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         broker = EmbeddedBroker(port=holder.getsockname()[1])
-        with pytest.raises(TelemetryError, match="embedded broker"):
-            broker.start()
-    broker.stop()  # nothing running: a no-op
+        thread = threading.Thread(target=broker._run)
+        thread.start()
+        thread.join(10)
+    assert "address already in use" in str(broker._error)
+    assert not broker._listening
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    # The filter was removed: later amqtt errors are logged again.
+    assert logging.getLogger("amqtt.broker").filters == []
 
 
 def test_port_zero_picks_a_free_port() -> None:
+    filters = list(warnings.filters)
     broker = EmbeddedBroker(port=0)
     broker.start()
     try:
         assert broker.port > 0
+        # The broker thread leaves the process-wide warning filters alone.
+        assert warnings.filters == filters
         # A real client (a bare TCP probe that never sends CONNECT leaves amqtt a transport it
         # does not close on shutdown, which the garbage collector reports later).
         with Subscriber("127.0.0.1", broker.port, "probe/#"):

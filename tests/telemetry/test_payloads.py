@@ -82,6 +82,17 @@ def test_every_payload_kind_validates() -> None:
         ("status", {"schema": 1, "state": "sleeping", "ts": 1, "version": "x", "boot_id": "b"}),
         ("result", {**full_result(), "msg_id": "no-counter"}),
         ("result", {k: v for k, v in full_result().items() if k != "engine_ms"}),
+        # energy_mj is an estimate and must say so; the flag never comes alone.
+        ("result", {k: v for k, v in full_result().items() if k != "energy_estimate"}),
+        ("result", {k: v for k, v in full_result().items() if k != "energy_mj"}),
+        ("telemetry", {**telemetry_payload(ts=1.0, profile=None, total_w=None), "outbox": {}}),
+        (
+            "telemetry",
+            {
+                **telemetry_payload(ts=1.0, profile=None, total_w=None),
+                "outbox": {"depth": 0, "dropped": 0, "lost": -1, "errors": 0},
+            },
+        ),
         (
             "profile_state",
             {"schema": 1, "profile": "maxq", "applied": False, "error": None, "ts": 1},
@@ -106,8 +117,40 @@ def test_optional_result_fields_are_omitted_not_null() -> None:
         profile=None,
         outputs={"boxes": []},
     )
-    assert not {"queue_ms", "batch_size", "provider", "truth", "energy_mj"} & set(doc)
+    assert not {
+        "queue_ms",
+        "batch_size",
+        "provider",
+        "truth",
+        "energy_mj",
+        "energy_estimate",
+    } & set(doc)
     assert json.loads(encode(doc)) == doc
+    jsonschema.validate({"msg_id": "b:1", **doc}, load_schema("result"))
+
+
+def test_energy_is_flagged_as_an_estimate() -> None:
+    doc = full_result()
+    assert (doc["energy_mj"], doc["energy_estimate"]) == (41.0, True)
+    assert load_schema("result")["properties"]["energy_mj"]["description"].startswith("an ESTIMATE")
+
+
+def test_telemetry_reports_outbox_loss() -> None:
+    doc = telemetry_payload(
+        ts=1.0,
+        profile=None,
+        total_w=None,
+        outbox_depth=12,
+        outbox_dropped=3,
+        outbox_lost=5,
+        outbox_errors=2,
+    )
+    jsonschema.validate(doc, load_schema("telemetry"))
+    assert doc["outbox"] == {"depth": 12, "dropped": 3, "lost": 5, "errors": 2}
+    # Callers that predate the counters still build a valid payload, with zeros.
+    old = telemetry_payload(ts=1.0, profile=None, total_w=None, outbox_depth=1, outbox_dropped=0)
+    jsonschema.validate(old, load_schema("telemetry"))
+    assert old["outbox"] == {"depth": 1, "dropped": 0, "lost": 0, "errors": 0}
 
 
 def test_topics() -> None:

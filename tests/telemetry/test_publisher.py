@@ -93,7 +93,8 @@ def test_telemetry_is_published_and_valid(
         doc = sub.next_json(f"{unique_prefix}/dev1/telemetry", timeout=10)
     jsonschema.validate(doc, load_schema("telemetry"))
     assert doc["power"]["rails"]["VDD_IN"] == {"v": 5.0, "a": 1.5, "w": 7.5}
-    assert doc["outbox"] == {"depth": 0, "dropped": 0}
+    # An old-style caller (no lost/errors counters) still produces a valid payload.
+    assert doc["outbox"] == {"depth": 0, "dropped": 0, "lost": 0, "errors": 0}
 
 
 def test_broker_restart_loses_nothing(
@@ -197,9 +198,25 @@ def test_disk_full_is_counted_and_publishing_continues(
         ids = publish_many(agent, 20, start=1)
         got = sub.collect_results(set(ids), timeout=10)
         assert agent.publisher.flush(5)
+        # The loss reaches subscribers in telemetry, not only the log.
+        stats = agent.publisher.stats()
+        agent.publisher.publish_telemetry(
+            telemetry_payload(
+                ts=3.0,
+                profile=None,
+                total_w=None,
+                outbox_depth=stats.depth,
+                outbox_dropped=stats.dropped,
+                outbox_lost=stats.lost,
+                outbox_errors=stats.errors,
+            )
+        )
+        telemetry = sub.next_json(f"{unique_prefix}/dev1/telemetry", timeout=10)
     assert {doc["msg_id"] for _t, doc in got} == set(ids)
     assert agent.publisher.stats().outbox_state == "ok"
     assert ids[0] == f"{agent.boot_id}:2"
+    jsonschema.validate(telemetry, load_schema("telemetry"))
+    assert telemetry["outbox"] == {"depth": 0, "dropped": 0, "lost": 1, "errors": 1}
 
 
 @pytest.mark.parametrize("window", [1, 7])
