@@ -172,23 +172,34 @@ class Pipeline:
             self._queue.finish()
 
     def stop(self) -> None:
-        """Ask every thread to stop (returns at once; then ``join``)."""
+        """Stop capture and batching (returns at once; then ``join``).
+
+        Batches already formed still run, so their results are delivered: SIGTERM finishes
+        in-flight work. The engine is closed by ``join`` once its thread has ended; closing
+        it here could pull the session from under a batch that is running.
+        """
         for source in self.sources:
             source.stop()
         self._queue.close()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self.engine.close()
 
     def join(self, timeout_s: float | None = None) -> bool:
-        """Wait for every thread; True when all have ended within ``timeout_s``."""
+        """Wait for every thread; True when all have ended within ``timeout_s``.
+
+        The engine is closed when every thread has ended; a wedged engine thread keeps it
+        open (the process is exiting or being restarted then).
+        """
         deadline = None if timeout_s is None else self._clock.monotonic() + timeout_s
         threads: list[Any] = [*self.sources, *self._threads]
         for thread in threads:
             left = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
             thread.join(left)
-        return not any(t.is_alive() for t in threads)
+        ended = not any(t.is_alive() for t in threads)
+        if ended and self._stopping:
+            self.engine.close()
+        return ended
 
     # -- threads -----------------------------------------------------------------------------
     def _sink(self, frame: Frame, lossless: bool) -> bool:
@@ -240,8 +251,8 @@ class Pipeline:
                 self._cond.wait_for(
                     lambda: self._stopping or bool(self._ready) or self._batcher_done
                 )
-                if self._stopping or not self._ready:
-                    return
+                if not self._ready:
+                    return  # stopping or the batcher is done, and nothing formed is left
                 batch = self._ready.popleft()
                 self._running = batch
                 self._running_since = self._clock.monotonic()
