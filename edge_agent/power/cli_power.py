@@ -252,31 +252,53 @@ def _window_table(stats: WindowStats, source: str) -> Any:
 
 
 class _ModeReader:
-    """The current nvpmodel mode name, re-queried every few seconds (it runs a process)."""
+    """The current profile and nvpmodel mode, re-read every few seconds (nvpmodel is a process).
+
+    The profile name comes from the board's profile file; a board no file matches shows the
+    nvpmodel mode alone.
+    """
 
     def __init__(self, root: Root, clock: Clock) -> None:
         from edge_agent.hardware.nvpmodel import Nvpmodel
 
+        self._root = root
         self._nvp = Nvpmodel(root, timeout_s=4.0)
         self._clock = clock
         self._at: float | None = None
         self._name = "n/a"
 
     def name(self) -> str:
-        from edge_agent.errors import HardwareError
+        from edge_agent.errors import EdgeAgentError
 
         now = self._clock.monotonic()
         if self._at is not None and now - self._at < _MODE_REFRESH_S:
             return self._name
         self._at = now
-        if not self._nvp.available():
-            self._name = "n/a"
-            return self._name
         try:
-            self._name = self._nvp.query().name
-        except HardwareError:
+            self._name = self._profile()
+        except EdgeAgentError:
             self._name = "n/a"
         return self._name
+
+    def _profile(self) -> str:
+        import os
+
+        from edge_agent.config import ProfileConfig, default_state_dir
+        from edge_agent.errors import ProfileError
+        from edge_agent.power.profile_apply import ProfileController
+
+        mode = self._nvp.query().name if self._nvp.available() else None
+        try:
+            controller = ProfileController(
+                self._root,
+                ProfileConfig(),
+                default_state_dir(self._root.path, os.environ),
+                self._clock,
+            )
+            profile = controller.current().name
+        except ProfileError:
+            return f"mode {mode}" if mode else "n/a"
+        return f"profile {profile} (mode {mode})" if mode else f"profile {profile}"
 
 
 def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
@@ -297,7 +319,7 @@ def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: C
         sampler.wait_for(1, 2.0)
         with Live(console=Console(), auto_refresh=False) as live:
             while True:
-                _render(live, sampler, ledger, f"{board} | mode {mode.name()}")
+                _render(live, sampler, ledger, f"{board} | {mode.name()}")
                 if deadline is not None and clock.monotonic() >= deadline:
                     break
                 ticker.wait(0.5)

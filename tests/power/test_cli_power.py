@@ -111,9 +111,27 @@ def test_watch_runs_for_a_duration(tmp_path: Path, capsys: pytest.CaptureFixture
     make_ina3221(tmp_path, "hwmon", {"VDD_IN": (5000, 1000), "VDD_SOC": (5000, 200)})
     assert main(["power", "--root", str(tmp_path), "--watch", "--duration", "0.6"]) == 0
     out = capsys.readouterr().out
-    assert "mode n/a" in out
+    assert "| n/a" in out  # no nvpmodel, no profile file
     assert "avg 10 s W" in out
     assert "VDD_SOC" in out
+    # Constant rails: the 1 s and 10 s averages equal the instantaneous 5.000 W total.
+    total_line = next(line for line in out.splitlines() if "total: VDD_IN" in line)
+    numbers = [cell.strip() for cell in total_line.split("│") if cell.strip()]
+    assert numbers[-3:] == [numbers[-1]] * 3
+    assert float(numbers[-1]) == pytest.approx(5.0)
+
+
+def test_watch_names_the_current_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.sim import create_board
+
+    create_board("jetson-tx2", tmp_path / "tx2")
+    root = str(tmp_path / "tx2")
+    assert main(["--root", root, "profile", "maxq"]) == 0
+    capsys.readouterr()
+    assert main(["power", "--root", root, "--watch", "--duration", "0.3"]) == 0
+    assert "profile maxq (mode MAXQ)" in capsys.readouterr().out
 
 
 def test_rejects_non_positive_interval(tmp_path: Path) -> None:
