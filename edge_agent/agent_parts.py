@@ -109,6 +109,7 @@ class AgentParts:
         self.profiles: ProfileController | None = None
         self.profile_error: str | None = None
         self._profile_list: list[str] = []
+        self._final_outbox: dict[str, Any] | None = None
         self.sampler: Sampler | None = None
         self.ledger: EnergyLedger | None = None
         self.monitor_reason = ""
@@ -211,7 +212,14 @@ class AgentParts:
         if mqtt.host == "embedded":
             mqtt = self._start_embedded_broker()
         self.topics = Topics(mqtt.topic_prefix, self.config.device_id)
-        self.link = MqttLink(mqtt, self.config.device_id, self.boot_id, self.version, self.clock)
+        self.link = MqttLink(
+            mqtt,
+            self.config.device_id,
+            self.boot_id,
+            self.version,
+            self.clock,
+            reconnect_max_s=mqtt.reconnect_max_s,
+        )
         outbox = Outbox(self.state_dir / "outbox.sqlite3", mqtt.outbox_max_mb)
         self.publisher = Publisher(
             self.link, outbox, self.topics, self.clock, mqtt.inflight_window, self.boot_id
@@ -347,6 +355,8 @@ class AgentParts:
             self.publisher.flush(timeout_s=flush_timeout_s)
             self.publisher.stop()
             self.publisher.join(timeout_s=5.0)
+            self._final_outbox = self.publisher.stats().to_dict()
+            self.publisher.outbox.close()
         if self.commands is not None:
             self.commands.stop()
             self.commands.join(timeout_s=5.0)
@@ -364,6 +374,12 @@ class AgentParts:
             self.broker.stop()
 
     # -- reports ---------------------------------------------------------------------------
+    def outbox_stats(self) -> dict[str, Any] | None:
+        """Publisher and outbox counters (the final ones once the outbox is closed)."""
+        if self._final_outbox is not None:
+            return self._final_outbox
+        return None if self.publisher is None else self.publisher.stats().to_dict()
+
     def status_line(self) -> str:
         """One line for systemd's STATUS=: profile, fps, W."""
         snap = self.stats.snapshot()

@@ -212,6 +212,9 @@ class MqttConfig(_Section):
     password: object = Field(default=None, exclude=True, description="Rejected: use password_file")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_max_s: int = Field(
+        default=30, ge=1, le=3600, description="Longest wait between reconnect attempts"
+    )
     topic_prefix: str = "edge"
     client_id: str | None = None
     outbox_max_mb: float = Field(default=64.0, gt=0, le=100_000)

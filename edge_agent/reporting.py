@@ -50,6 +50,8 @@ class TelemetrySources(Protocol):
 
     def status_line(self) -> str: ...
 
+    def outbox_stats(self) -> dict[str, Any] | None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,8 @@ class Reporter:
             drops=_drops(pipeline_stats),
             outbox_depth=0 if outbox is None else outbox.depth,
             outbox_dropped=0 if outbox is None else outbox.dropped,
+            outbox_lost=0 if outbox is None else outbox.lost,
+            outbox_errors=0 if outbox is None else outbox.errors,
             events=[_event_text(e) for e in events] + self._notes(),
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
@@ -330,5 +334,5 @@ def build_summary(parts: TelemetrySources) -> dict[str, Any]:
         "model": info.get("model"),
         "accuracy": None if snap.accuracy is None else round(snap.accuracy, 4),
         "power_source": parts.monitor_reason,
-        "outbox": parts.publisher.stats().to_dict() if parts.publisher is not None else None,
+        "outbox": parts.outbox_stats(),
     }

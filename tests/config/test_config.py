@@ -62,6 +62,7 @@ MALFORMED: list[tuple[str, str, str]] = [
         "mqtt:\n  tls:\n    cert_file: c.pem\n",
         "mqtt.tls: cert_file and key_file",
     ),
+    ("reconnect backoff zero", "mqtt:\n  reconnect_max_s: 0\n", "mqtt.reconnect_max_s:"),
     ("max_batch zero", "batching:\n  max_batch: 0\n", "batching.max_batch:"),
     ("negative delay", "batching:\n  max_delay_ms: -5\n", "batching.max_delay_ms:"),
     ("bad precision", "model:\n  precision: int4\n", "model.precision:"),

@@ -230,3 +230,55 @@ def test_board_without_profiles_or_power_monitor_still_runs(
     assert summary["results"] > 3
     assert summary["avg_w"] is None
     assert summary["perf_per_watt"] is None
+
+
+def _gpu_max_hz(root: Path) -> int:
+    from edge_agent.hardware.clocks import find_gpu_devfreq, read_gpu
+    from edge_agent.hardware.root import Root
+
+    dev = find_gpu_devfreq(Root(root))
+    assert dev is not None
+    return read_gpu(Root(root), dev).max_hz
+
+
+def test_restore_on_exit_puts_the_clocks_back(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    config = _config(tmp_path, mosquitto, profile={"initial": "maxp", "restore_on_exit": True})
+    before = _gpu_max_hz(config.root)
+    agent = Agent(config, hooks=PipelineHooks())
+    agent.start()
+    try:
+        _wait_results(agent, 2)
+        assert agent.parts.current_profile() == "maxp"
+        during = _gpu_max_hz(config.root)
+        assert during != before
+    finally:
+        agent.shutdown()
+    assert _gpu_max_hz(config.root) == before
+    outbox = agent.summary()["outbox"]
+    assert outbox is not None
+    assert outbox["depth"] == 0
+
+
+def test_live_view_renders_the_running_agent(tmp_path: Path, agent_factory: Any) -> None:
+    import io
+
+    from rich.console import Console
+
+    from edge_agent.live_view import LiveView
+
+    agent: Agent = agent_factory(profile={"initial": "maxq"})
+    agent.start()
+    _wait_results(agent, 5)
+    assert agent.parts.reporter is not None
+    agent.parts.reporter.step(agent.clock.monotonic())
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, force_terminal=False)
+    with LiveView(agent, console=console) as view:
+        view.refresh()
+    text = buffer.getvalue()
+    assert "maxq" in text
+    assert "fps" in text
+    telemetry = agent.parts.reporter.last_telemetry
+    assert telemetry is not None
+    assert f"{telemetry['power']['total_w']:.2f} W" in text
+    assert "top-1 vs truth" in text
