@@ -166,6 +166,7 @@ class Reporter:
             total_name=energy["total_name"],
             results=snap.results,
             profile_error=parts.profile_error,
+            engine=_engine(parts.pipeline),
         )
         self.last_telemetry = payload
         if parts.publisher is not None:
@@ -281,6 +282,17 @@ def _percentiles(snap: StatsSnapshot) -> tuple[float, float, float] | None:
     if p50 is None or p95 is None or p99 is None:
         return None
     return (p50, p95, p99)
+
+
+def _engine(pipeline: Pipeline | None) -> dict[str, Any] | None:
+    if pipeline is None:
+        return None
+    info = pipeline.engine_info()
+    keys = ("provider", "state", "state_elapsed_s", "model", "error")
+    out = {key: info.get(key) for key in keys}
+    if out["state_elapsed_s"] is not None:
+        out["state_elapsed_s"] = round(float(out["state_elapsed_s"]), 3)
+    return out
 
 
 def _queues(stats: dict[str, Any]) -> dict[str, int]:

@@ -9,15 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.periodic import PeriodicThread
 from edge_agent.result_stats import pipeline_healthy
 from edge_agent.sdnotify import Notifier
 
-if TYPE_CHECKING:
-    from edge_agent.pipeline.runner import Pipeline
+
+class ProgressSource(Protocol):
+    """What the watchdog reads from the pipeline."""
+
+    def engine_info(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def last_progress_mono(self) -> float | None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +38,7 @@ class Watchdog:
 
     def __init__(
         self,
-        pipeline: Callable[[], Pipeline | None],
+        pipeline: Callable[[], ProgressSource | None],
         first_result: threading.Event,
         status_line: Callable[[], str],
         notifier: Notifier,

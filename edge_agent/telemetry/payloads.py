@@ -147,6 +147,7 @@ def telemetry_payload(
     total_name: str | None = None,
     results: int | None = None,
     profile_error: str | None = None,
+    engine: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One telemetry message.
 
@@ -176,6 +177,8 @@ def telemetry_payload(
         total_name: the rail used as board total (``VDD_IN``, ``POM_5V_IN``).
         results: results produced since start.
         profile_error: why the last profile change failed, if it did.
+        engine: ``{"provider", "state", "state_elapsed_s"}``; ``building_engine`` with its
+            elapsed time while TensorRT builds, so a long build never looks like a hang.
     """
     p50, p95, p99 = latency_ms if latency_ms is not None else (None, None, None)
     doc: dict[str, Any] = {
@@ -205,7 +208,12 @@ def telemetry_payload(
         },
         "events": [e if isinstance(e, str) else dict(e) for e in events],
     }
-    optional = {"window_s": window_s, "results": results, "profile_error": profile_error}
+    optional: dict[str, Any] = {
+        "window_s": window_s,
+        "results": results,
+        "profile_error": profile_error,
+        "engine": None if engine is None else dict(engine),
+    }
     doc.update({k: v for k, v in optional.items() if v is not None})
     return doc
 
