@@ -252,7 +252,7 @@ class AgentParts:
         try:
             self.broker.start()
         except TelemetryError as err:
-            logger.warning("port %d is busy (%s); the embedded broker takes a free port", port, err)
+            logger.warning("%s; using a free port instead (the banner shows it)", err)
             self.broker = EmbeddedBroker(host="127.0.0.1", port=0)
             self.broker.start()
         self.broker_port = self.broker.port

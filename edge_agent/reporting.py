@@ -55,6 +55,8 @@ class TelemetrySources(Protocol):
 
 logger = logging.getLogger(__name__)
 
+FIRST_REPORT_S = 1.0
+
 
 class Reporter:
     """Publishes telemetry on its own thread and prices each result in energy."""
@@ -64,7 +66,8 @@ class Reporter:
         self._config = config
         self._clock = clock
         self._interval_s = config.interval_s
-        self._thread = PeriodicThread("reporter", lambda: self._interval_s, self.step, clock)
+        self._steps = 0
+        self._thread = PeriodicThread("reporter", self._next_interval, self.step, clock)
         self._lock = threading.Lock()
         self._last_mono = clock.monotonic()
         self._last_results = 0
@@ -81,6 +84,11 @@ class Reporter:
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)
+
+    def _next_interval(self) -> float:
+        # The first report comes after at most a second, so a person watching (live view,
+        # systemd STATUS) sees watts and perf/W at once, not after a whole interval.
+        return min(FIRST_REPORT_S, self._interval_s) if self._steps == 0 else self._interval_s
 
     def set_interval(self, interval_s: float) -> None:
         self._interval_s = interval_s
@@ -129,6 +137,7 @@ class Reporter:
         from edge_agent.telemetry.payloads import telemetry_payload
 
         parts = self._parts
+        self._steps += 1
         self._profile = parts.current_profile()
         snap = parts.stats.snapshot()
         with self._lock:

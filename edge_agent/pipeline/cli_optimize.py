@@ -18,7 +18,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="convert a model to FP16 or INT8 and report top-1 against FP32",
         description="Convert a model to FP16, or to static INT8 (QDQ) calibrated on a folder "
         "of images or the synthetic digits, and report top-1 of FP32 and the converted model "
-        "on a labelled set. Needs the 'onnx' package (edge-agent[tools]).",
+        "on a labelled set. Needs the 'onnx' package (the tools extra: pip install '.[tools]').",
     )
     parser.add_argument("model", help=f"FP32 ONNX model, or '{DEMO}' for the bundled demo model")
     parser.add_argument("--precision", choices=["fp16", "int8"], required=True)

@@ -15,7 +15,7 @@ Data sources, for calibration and for evaluation:
 INT8 is symmetric signed int8 for weights (per channel) and activations in QDQ format, the form
 TensorRT accepts; the TensorRT calibration table is computed on the FP32 model for TensorRT's
 own INT8 calibration (``trt_int8_calibration_table_name``). Needs ``onnx`` (and ``sympy`` for
-INT8): ``pip install 'edge-agent[tools]'``.
+INT8): ``pip install '.[tools]' in the edge-agent checkout``.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def require_tools(precision: Precision) -> None:
     if missing:
         raise InferenceError(
             f"edge-agent optimize --precision {precision} needs {' and '.join(missing)}: "
-            "pip install 'edge-agent[tools]'"
+            "pip install '.[tools]' in the edge-agent checkout"
         )
 
 
@@ -235,7 +235,8 @@ def _onnx() -> Any:
         import onnx
     except ImportError as err:
         raise InferenceError(
-            "edge-agent optimize needs the 'onnx' package: pip install 'edge-agent[tools]'"
+            "edge-agent optimize needs the 'onnx' package: "
+            "pip install '.[tools]' in the edge-agent checkout"
         ) from err
     return onnx
 

@@ -130,13 +130,15 @@ class ProfileCommandHandler:
 
     def on_message(self, _topic: str, payload: bytes) -> None:
         """Validate a command (network thread) and queue it for the worker."""
+        name: str | None = None
         try:
             name = parse_profile_command(payload)
             if self.profiles is not None and name not in self.profiles:
                 known = ", ".join(sorted(self.profiles))
                 raise CommandRejected(f"unknown profile {name!r}; known: {known}")
         except CommandRejected as err:
-            self._reject(str(err), None)
+            # Echo a well-formed name back so the sender can tell which command failed.
+            self._reject(str(err), name)
             return
         try:
             self._queue.put_nowait(name)

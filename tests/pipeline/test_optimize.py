@@ -167,7 +167,7 @@ def test_missing_tools_are_a_clear_error_before_any_work(
     assert main(["optimize", "demo", "--precision", precision, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"--precision {precision} needs '{hidden}'" in err
-    assert "pip install 'edge-agent[tools]'" in err
+    assert "pip install '.[tools]'" in err
     assert "Traceback" not in err
     assert not out.exists()
 
