@@ -23,7 +23,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help=f"FP32 ONNX model, or '{DEMO}' for the bundled demo model")
     parser.add_argument("--precision", choices=["fp16", "int8"], required=True)
     parser.add_argument(
-        "--out", type=Path, help="output model (default: MODEL.<precision>.onnx beside it)"
+        "--out",
+        type=Path,
+        help="output model (default: MODEL.<precision>.onnx beside it; for 'demo', in the "
+        "current directory)",
     )
     parser.add_argument(
         "--calib", default="synthetic", help="calibration images: a folder or 'synthetic'"
