@@ -54,6 +54,24 @@ def _cpu_over(seconds: float) -> tuple[float, float]:
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
+def _empty_wake_fraction(seconds: float, hz: float) -> float:
+    """CPU share of a thread that only wakes ``hz`` times a second (this host's floor)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        deadline = time.monotonic()
+        while not stop.wait(max(0.0, deadline - time.monotonic())):
+            deadline += 1.0 / hz
+
+    thread = threading.Thread(target=loop, name="empty-wake")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    thread.start()
+    threading.Event().wait(seconds)
+    stop.set()
+    thread.join()
+    return (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+
+
 def main() -> int:
     """Run the baseline and the sampler; print the summary line last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,6 +116,11 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
     median = statistics.median(fractions)
+    floor = _empty_wake_fraction(args.seconds, args.hz)
+    print(
+        f"context: an empty thread waking at {args.hz:.0f} Hz costs {floor:.4f} of a core on this "
+        f"host; the sampler's own work is about {max(0.0, median - floor):.4f}"
+    )
     verdict = "ok" if median < TARGET else "ABOVE TARGET"
     print(f"{len(monitor.rail_names())} rails at {args.hz:.0f} Hz; median of {args.repeat} runs")
     print(f"target < {TARGET}: {verdict} (a loaded machine inflates this; see per-run lines)")
