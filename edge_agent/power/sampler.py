@@ -10,6 +10,7 @@ WARNING when a rail crosses its warn/crit limit, one INFO when it recovers, and 
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import threading
 from collections import deque
@@ -255,17 +256,20 @@ class Sampler:
 
     def samples_between(self, t0: float, t1: float) -> list[PowerReading]:
         """Samples with ``t0 <= t_s <= t1``, oldest first."""
-        items = self.samples()
-        lo = bisect.bisect_left(items, t0, key=_time)
-        hi = bisect.bisect_right(items, t1, key=_time)
-        return items[lo:hi]
+        return self._slice(t0, t1, margin=0)
 
     def samples_around(self, t0: float, t1: float) -> list[PowerReading]:
         """Samples inside ``[t0, t1]`` plus the nearest one on each side, for interpolation."""
-        items = self.samples()
-        lo = max(0, bisect.bisect_left(items, t0, key=_time) - 1)
-        hi = bisect.bisect_right(items, t1, key=_time) + 1
-        return items[lo:hi]
+        return self._slice(t0, t1, margin=1)
+
+    def _slice(self, t0: float, t1: float, margin: int) -> list[PowerReading]:
+        # Bisect the ring in place and copy only the window: the ledger asks once per batch,
+        # and copying a whole 6000-sample buffer for that was most of its cost.
+        with self._cond:
+            items = self._buffer
+            lo = max(0, bisect.bisect_left(items, t0, key=_time) - margin)
+            hi = min(len(items), bisect.bisect_right(items, t1, key=_time) + margin)
+            return list(itertools.islice(items, lo, hi))
 
     def wait_for(self, count: int, timeout_s: float) -> bool:
         """Block until ``count`` samples have been taken in all; False on timeout."""
