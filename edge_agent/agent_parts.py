@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PROFILE_REFRESH_S = 5.0
+
 
 @dataclass
 class PipelineHooks:
@@ -110,6 +112,8 @@ class AgentParts:
         self.profile_error: str | None = None
         self._profile_list: list[str] = []
         self._final_outbox: dict[str, Any] | None = None
+        self._profile_lock = threading.Lock()
+        self._profile_cache: tuple[float, str | None] | None = None
         self.sampler: Sampler | None = None
         self.ledger: EnergyLedger | None = None
         self.monitor_reason = ""
@@ -167,6 +171,7 @@ class AgentParts:
         try:
             report = self.profiles.apply(initial, allow_reboot=self.config.profile.allow_reboot)
             logger.info("profile %s applied in %.0f ms", initial, report.duration_s * 1000)
+            self._remember_profile(report.profile)
         except (ProfileError, HardwareError) as err:
             # Run on the current profile rather than crash-looping under systemd.
             self.profile_error = f"initial profile {initial!r} failed: {err}"
@@ -303,7 +308,9 @@ class AgentParts:
         try:
             report = self.profiles.apply(name, allow_reboot=self.config.profile.allow_reboot)
         except (EdgeAgentError, ValueError) as err:
+            self._forget_profile()  # a failed switch rolled back; read what the board has
             return {"profile": self.current_profile(), "applied": False, "error": str(err)}
+        self._remember_profile(report.profile)
         if self.reporter is not None:
             self.reporter.note_profile(report.profile)
         return {"profile": report.profile, "applied": True, "error": None}
@@ -312,13 +319,33 @@ class AgentParts:
         return list(self._profile_list)
 
     def current_profile(self) -> str | None:
+        """The profile the board is in, re-read at most every few seconds.
+
+        Reading it runs ``nvpmodel -q``, which can take seconds under GPU load; the live view,
+        STATUS= and telemetry all ask, so the answer is cached and a switch updates it.
+        """
         if self.profiles is None:
             return None
+        now = self.clock.monotonic()
+        with self._profile_lock:
+            cached = self._profile_cache
+        if cached is not None and now - cached[0] < PROFILE_REFRESH_S:
+            return cached[1]
         try:
-            return self.profiles.current().name
+            name: str | None = self.profiles.current().name
         except (HardwareError, ProfileError) as err:
             logger.debug("current profile unreadable: %s", err)
-            return None
+            name = None
+        self._remember_profile(name)
+        return name
+
+    def _forget_profile(self) -> None:
+        with self._profile_lock:
+            self._profile_cache = None
+
+    def _remember_profile(self, name: str | None) -> None:
+        with self._profile_lock:
+            self._profile_cache = (self.clock.monotonic(), name)
 
     # -- reload ----------------------------------------------------------------------------
     def replace_pipeline(self, config: AgentConfig, hooks: PipelineHooks) -> None:
@@ -370,6 +397,7 @@ class AgentParts:
                 self.profiles.restore_saved()
             except (ProfileError, HardwareError) as err:
                 logger.error("could not restore the DVFS state: %s", err)
+            self._forget_profile()
         if self.broker is not None:
             self.broker.stop()
 
