@@ -162,11 +162,11 @@ class CameraConfig(_Section):
         parts = urlsplit(value)
         if parts.scheme not in CAMERA_SCHEMES:
             raise ValueError(
-                f"unsupported camera URI {_redact(value)!r}; "
+                f"unsupported camera URI {redact_uri(value)!r}; "
                 f"the scheme must be one of {', '.join(CAMERA_SCHEMES)}"
             )
         if parts.scheme in ("rtsp", "rtsps", "http", "https") and not parts.hostname:
-            raise ValueError(f"camera URI {_redact(value)!r} has no host")
+            raise ValueError(f"camera URI {redact_uri(value)!r} has no host")
         if parts.scheme == "csi" and not (parts.netloc or parts.path.strip("/")).isdigit():
             raise ValueError(f"camera URI {value!r}: csi:// takes a sensor number, e.g. csi://0")
         if parts.scheme in ("file", "v4l2") and not parts.path:
@@ -317,7 +317,8 @@ class AgentConfig(_Section):
         return self.state_dir if self.state_dir is not None else DEFAULT_STATE_DIR
 
 
-def _redact(uri: str) -> str:
+def redact_uri(uri: str) -> str:
+    """The URI without its password, for logs and messages."""
     parts = urlsplit(uri)
     if parts.password:
         return uri.replace(f":{parts.password}@", ":***@")

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edge_agent.clock import Clock
-from edge_agent.config import CameraConfig
+from edge_agent.config import CameraConfig, redact_uri
 from edge_agent.errors import HardwareError
 
 logger = logging.getLogger(__name__)
@@ -85,10 +85,7 @@ def csi_pipeline(sensor: int, width: int, height: int, fps: float) -> str:
     )
 
 
-def redact(uri: str) -> str:
-    """The URI without its password, for logs."""
-    parts = urlsplit(uri)
-    return uri.replace(f":{parts.password}@", ":***@") if parts.password else uri
+redact = redact_uri  # camera URIs may carry a password; never log it
 
 
 class Source:

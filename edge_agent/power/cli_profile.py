@@ -55,8 +55,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def default_state_dir(root: Path) -> Path:
     """``$STATE_DIRECTORY`` (systemd; first entry), else ``<root>/var/lib/edge-agent``."""
-    env = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(env) if env else root / "var/lib/edge-agent"
+    from edge_agent.config import default_state_dir as from_env
+
+    return from_env(root, os.environ)
 
 
 def _controller(args: argparse.Namespace, root: Root) -> ProfileController:
