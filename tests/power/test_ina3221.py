@@ -229,6 +229,7 @@ def test_every_pass_reads_fresh_values_in_place_or_replaced(
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
 def test_close_releases_the_value_files(tmp_path: Path, fake_clock: FakeClock) -> None:
     make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    gc.collect()  # descriptors of earlier tests' garbage must not close mid-count
     before = _open_fds()
     monitor = InaMonitor(Root(tmp_path), fake_clock)
     monitor.read()
