@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -147,7 +146,7 @@ def run_command(args: argparse.Namespace) -> int:
         summary = agent.summary()
         if args.json:
             print_summary(summary, as_json=False, file=sys.stderr)
-            sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+            print_summary(summary, as_json=True, file=sys.stdout)
         else:
             print_summary(summary, as_json=False, file=sys.stdout)
         return code
