@@ -8,7 +8,7 @@ hardware keeps one (NVML), a cumulative energy counter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 SUM_OF_RAILS = "sum of rails"
 """The total's name when the board has no input rail and the total is the rail sum."""
@@ -99,6 +99,38 @@ class PowerMonitor(Protocol):
 
     def close(self) -> None:
         """Release handles (NVML, jtop); safe to call twice."""
+        ...
+
+
+class RawSample(NamedTuple):
+    """One pass of a monitor kept raw: cheap to take, decoded only when someone asks.
+
+    Attributes:
+        t_s: monotonic seconds, as :attr:`PowerReading.t_s`.
+        data: the monitor's own form of the values; only that monitor's ``decode`` reads it.
+        near_limit: some rail is at or above its lowest warn/crit limit, so the sampler must
+            decode this pass now to check it.
+    """
+
+    t_s: float
+    data: Any
+    near_limit: bool
+
+
+@runtime_checkable
+class RawSampling(Protocol):
+    """A monitor with a cheap hot path for the sampler (the INA3221 reader has one).
+
+    ``sample()`` returns None when only a full :meth:`PowerMonitor.read` will do (a value
+    half written, a rail gone); the sampler then calls ``read()``.
+    """
+
+    def sample(self) -> RawSample | None:
+        """One pass, kept raw."""
+        ...
+
+    def decode(self, raw: RawSample) -> PowerReading:
+        """The reading a raw sample stands for."""
         ...
 
 

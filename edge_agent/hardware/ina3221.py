@@ -1,27 +1,43 @@
 """INA3221 (legacy iio and hwmon) and INA238 (Jetson Thor) power monitors.
 
-Discovery follows jtop (``jtop/core/power.py``) but goes through a :class:`Root`: every
-``sys/bus/i2c/devices/*`` whose ``name`` contains ``ina3221`` or ``ina238``, with either a
-``hwmon/hwmonK`` child (K varies between boards and boots) or an ``iio:deviceN`` child.
-``NC`` (not connected) channels and hwmon's ``in7`` "sum of shunt voltages" are skipped.
+Discovery (:mod:`edge_agent.hardware.ina_discovery`) follows jtop; the value files are held
+open between passes (:mod:`edge_agent.hardware.ina_files`).
 
 The board total is the input rail (``VDD_IN``, ``POM_5V_IN``, Thor's ``VIN``) where one
 exists; it is listed as a rail but never added to a sum. Without one (AGX Orin) the total is
 the sum of the connected rails and is named ``"sum of rails"``.
+
+Where the iio driver offers ``ui_input_N`` (``"<mV> <mA>"`` from one conversion), power is
+their product: the INA3221 has no power register, so the driver's ``in_powerN_input`` is
+the same product computed from a later conversion, and reading it would double the I2C
+traffic of a pass.
+
+:meth:`InaMonitor.sample` is the sampler's hot path: one ``pread`` per value file, parsed in
+one go, kept raw until someone asks for it (:meth:`InaMonitor.decode`). Anything unusual (a
+half-written value, a vanished file, an offline rail) falls back to the full pass of
+:meth:`InaMonitor.read`, which attributes the problem to its rail.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import operator
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.errors import HardwareError, SysfsError
-from edge_agent.hardware.base import SUM_OF_RAILS, PowerReading, RailReading, gpu_rail_name
+from edge_agent.hardware.base import (
+    SUM_OF_RAILS,
+    PowerReading,
+    RailReading,
+    RawSample,
+    gpu_rail_name,
+)
+from edge_agent.hardware.ina_discovery import InaChannel, discover, parse_limit_ma
+from edge_agent.hardware.ina_files import HeldFiles, close_all
 from edge_agent.hardware.root import Root
 
 logger = logging.getLogger(__name__)
@@ -29,224 +45,60 @@ logger = logging.getLogger(__name__)
 TOTAL_RAILS = ("VDD_IN", "POM_5V_IN", "VIN")
 """Input rails that measure the whole board, in order of preference."""
 
-_SHUNT_SUM_LABEL = "sum of shunt voltages"
-_READ_BYTES = 64
-
-
-@dataclass(frozen=True, slots=True)
-class InaChannel:
-    """The files of one connected rail (absolute paths under the root)."""
-
-    name: str
-    voltage_path: str
-    current_path: str
-    power_path: str | None
-    power_to_mw: float
-    warn_path: str | None
-    crit_path: str | None
-    pair_path: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InaDevice:
-    """One monitor chip: ``chip`` ina3221/ina238, ``layout`` iio/hwmon, its board path."""
-
-    chip: str
-    layout: str
-    path: str
-    channels: tuple[InaChannel, ...]
-
-
-def parse_limit_ma(text: str) -> float | None:
-    """A current limit in mA from ``"32760 ma"`` (iio) or ``"7784"`` (hwmon); None if empty."""
-    parts = text.split()
-    if not parts:
-        return None
-    try:
-        return float(int(parts[0]))
-    except ValueError:
-        return None
-
-
-def _is_nc(label: str) -> bool:
-    return label.strip().upper() in {"NC", "N/C", "N.C."}
-
-
-def _read_label(root: Root, path: str | Path) -> str:
-    try:
-        return root.read_text(path)
-    except SysfsError:
-        return ""
-
-
-def _file(root: Root, directory: str, name: str) -> str | None:
-    path = root.resolve(f"{directory}/{name}")
-    if not path.exists():
-        return None
-    # Opening the resolved path skips the kernel's walk through the i2c/devices symlink each
-    # time a value file is (re)opened; a link that leaves the root is not followed.
-    real = os.path.realpath(path)
-    base = os.path.realpath(root.path)
-    return real if real.startswith(base.rstrip(os.sep) + os.sep) else str(path)
-
-
-def _hwmon_channels(root: Root, directory: str, chip: str) -> list[InaChannel]:
-    channels: list[InaChannel] = []
-    if chip == "ina238":
-        # Thor carriers: one rail; in1 bus mV, curr1 mA, power1 in microwatts (Linux ina238.c).
-        label_path = _file(root, directory, "in1_label")
-        label = _read_label(root, label_path) if label_path else "VIN"
-        volt = _file(root, directory, "in1_input")
-        curr = _file(root, directory, "curr1_input")
-        if volt and curr:
-            channels.append(
-                InaChannel(
-                    name=label or "VIN",
-                    voltage_path=volt,
-                    current_path=curr,
-                    power_path=_file(root, directory, "power1_input"),
-                    power_to_mw=0.001,
-                    warn_path=_file(root, directory, "curr1_max"),
-                    crit_path=_file(root, directory, "curr1_crit"),
-                )
-            )
-        return channels
-    for label_file in root.glob(f"{directory.lstrip('/')}/in*_label"):
-        index = label_file.name[2:].split("_")[0]
-        if not index.isdigit() or index == "7":
-            continue
-        label = _read_label(root, label_file)
-        if not label or _is_nc(label) or label.lower() == _SHUNT_SUM_LABEL:
-            continue
-        volt = _file(root, directory, f"in{index}_input")
-        curr = _file(root, directory, f"curr{index}_input")
-        if volt is None or curr is None:
-            continue
-        channels.append(
-            InaChannel(
-                name=label,
-                voltage_path=volt,
-                current_path=curr,
-                power_path=None,  # hwmon ina3221 has no power file: mV * mA / 1000
-                power_to_mw=1.0,
-                warn_path=_file(root, directory, f"curr{index}_max"),
-                crit_path=_file(root, directory, f"curr{index}_crit"),
-            )
-        )
-    return sorted(channels, key=lambda ch: ch.voltage_path)
-
-
-def _iio_channels(root: Root, directory: str) -> list[InaChannel]:
-    channels: list[InaChannel] = []
-    for name_file in root.glob(f"{directory.lstrip('/')}/rail_name_*"):
-        index = name_file.name.rsplit("_", 1)[-1]
-        if not index.isdigit():
-            continue
-        label = _read_label(root, name_file)
-        if not label or _is_nc(label):
-            continue
-        volt = _file(root, directory, f"in_voltage{index}_input")
-        curr = _file(root, directory, f"in_current{index}_input")
-        if volt is None or curr is None:
-            continue
-        channels.append(
-            InaChannel(
-                name=label,
-                voltage_path=volt,
-                current_path=curr,
-                power_path=_file(root, directory, f"in_power{index}_input"),
-                power_to_mw=1.0,
-                warn_path=_file(root, directory, f"warn_current_limit_{index}"),
-                crit_path=_file(root, directory, f"crit_current_limit_{index}"),
-                pair_path=_file(root, directory, f"ui_input_{index}"),
-            )
-        )
-    return sorted(channels, key=lambda ch: ch.voltage_path)
-
-
-def discover(root: Root) -> list[InaDevice]:
-    """Every INA3221/INA238 under ``sys/bus/i2c/devices`` with its connected channels."""
-    devices: list[InaDevice] = []
-    for device in root.glob("sys/bus/i2c/devices/*"):
-        board_path = root.relative(device)
-        try:
-            name = root.read_text(device / "name").lower()
-        except SysfsError:
-            continue
-        chip = "ina238" if "ina238" in name else "ina3221" if "ina3221" in name else None
-        if chip is None:
-            continue
-        hwmons = sorted((device / "hwmon").glob("hwmon*")) if (device / "hwmon").is_dir() else []
-        iios = sorted(device.glob("iio:device*"))
-        if hwmons:
-            layout, directory = "hwmon", root.relative(hwmons[0])
-            channels = _hwmon_channels(root, directory, chip)
-        elif iios:
-            layout, directory = "iio", root.relative(iios[0])
-            channels = _iio_channels(root, directory)
-        else:
-            logger.debug("%s: %s has no hwmon or iio:device child", board_path, chip)
-            continue
-        if channels:
-            devices.append(InaDevice(chip, layout, directory, tuple(channels)))
-    return devices
-
 
 class _Skipped(Exception):
     """A value that was empty or half written: skip this rail for one pass."""
 
 
-def _read_raw(fds: dict[str, int], path: str) -> bytes:
-    """Read a value file through a descriptor kept open between passes.
-
-    ``pread`` at offset 0 makes sysfs call the driver's show() again, so a held descriptor
-    reads a fresh value; fstat + pread cost ~1.6 us against ~4.3 us for open/read/close,
-    which is most of the sampler's cost at 100 Hz. The simulator (and the test fakes) replace
-    a file by rename: the held inode then has no link left and the path is opened again. Any
-    error drops the descriptor, so a rail that comes back is reopened.
-
-    Raises:
-        OSError: the file is missing or unreadable, with ``path`` as its filename.
-    """
-    fd = fds.get(path)
-    try:
-        if fd is not None and os.fstat(fd).st_nlink == 0:
-            del fds[path]
-            os.close(fd)
-            fd = None
-        if fd is None:
-            fd = fds[path] = os.open(path, os.O_RDONLY)
-        return os.pread(fd, _READ_BYTES, 0)
-    except OSError as err:
-        if fd is not None:
-            del fds[path]
-            os.close(fd)
-        if err.filename is not None:
-            raise
-        raise OSError(err.errno, err.strerror, path) from err
-
-
-def _read_number(fds: dict[str, int], path: str) -> float:
-    data = _read_raw(fds, path)
+def _number(data: bytes, path: str) -> float:
     try:
         return float(int(data.split()[0]))
     except (ValueError, IndexError) as err:
         raise _Skipped(path) from err
 
 
-def _read_pair(fds: dict[str, int], path: str) -> tuple[float, float]:
+def _pair(data: bytes, path: str) -> tuple[float, float]:
     """``ui_input_N`` (iio): ``"<mV> <mA>"`` from one conversion, one read instead of two."""
-    parts = _read_raw(fds, path).split()
+    parts = data.split()
     try:
         return float(int(parts[0])), float(int(parts[1]))
     except (ValueError, IndexError) as err:
         raise _Skipped(path) from err
 
 
-def _close_all(fds: dict[str, int]) -> None:
-    for fd in fds.values():
-        os.close(fd)
-    fds.clear()
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """Where one rail's numbers sit in a raw pass: token indexes (``power`` -1: computed)."""
+
+    channel: InaChannel
+    voltage: int
+    current: int
+    power: int
+
+
+def _plan(channels: Sequence[InaChannel]) -> tuple[list[str], list[_Slot], int]:
+    """The files a full pass reads, in order, where each rail's tokens land, how many."""
+    paths: list[str] = []
+    slots: list[_Slot] = []
+    tokens = 0
+    for ch in channels:
+        if ch.pair_path is not None:
+            paths.append(ch.pair_path)
+            slots.append(_Slot(ch, tokens, tokens + 1, -1))
+            tokens += 2
+            continue
+        paths += [ch.voltage_path, ch.current_path]
+        power = -1
+        if ch.power_path is not None:
+            paths.append(ch.power_path)
+            power = tokens + 2
+        slots.append(_Slot(ch, tokens, tokens + 1, power))
+        tokens += 3 if power >= 0 else 2
+    return paths, slots, tokens
+
+
+Limits = tuple[tuple[float | None, float | None], ...]
+"""Each rail's (warn_ma, crit_ma), in channel order."""
 
 
 class InaMonitor:
@@ -279,16 +131,19 @@ class InaMonitor:
         else:
             self.reason = f"no INA3221/INA238 monitor under {root.display('sys/bus/i2c/devices')}"
         self._limits_refresh_s = limits_refresh_s
-        self._limits: dict[str, tuple[float | None, float | None]] = {}
-        self._limits_at: float | None = None
+        self._limits: Limits = tuple((None, None) for _ in self._channels)
+        self._thresholds: list[float] = [float("inf")] * len(self._channels)
+        self._limits_due = float("-inf")
         self._offline: set[str] = set()
         self.skipped_reads = 0
-        self._fds: dict[str, int] = {}
+        paths, self._slots, self._tokens = _plan(self._channels)
+        self._currents = _getter([s.current for s in self._slots])
+        self._files = HeldFiles(paths)
         # read() and close() may run on different threads (a shutdown whose sampler join
         # timed out): a descriptor closed under a read could be reused by another file.
         self._fds_lock = threading.Lock()
         # Descriptors are plain ints: close them when a monitor nobody closed is collected.
-        self._release = weakref.finalize(self, _close_all, self._fds)
+        self._release = weakref.finalize(self, close_all, self._files.fds)
 
     def rail_names(self) -> list[str]:
         """The connected rails, in discovery order."""
@@ -297,20 +152,26 @@ class InaMonitor:
     def close(self) -> None:
         """Close the value files held open between reads (a later read reopens them)."""
         with self._fds_lock:
-            _close_all(self._fds)
+            self._files.close()
 
     def limits(self) -> dict[str, tuple[float | None, float | None]]:
         """Each rail's (warn_ma, crit_ma), as last read."""
         self._refresh_limits(self._clock.monotonic(), force=True)
-        return dict(self._limits)
+        return {ch.name: lim for ch, lim in zip(self._channels, self._limits, strict=True)}
 
     def _refresh_limits(self, now: float, *, force: bool = False) -> None:
-        fresh = self._limits_at is not None and now - self._limits_at < self._limits_refresh_s
-        if fresh and not force:
+        if now < self._limits_due and not force:
             return
-        self._limits_at = now
-        for ch in self._channels:
-            self._limits[ch.name] = (self._read_limit(ch.warn_path), self._read_limit(ch.crit_path))
+        self._limits_due = now + self._limits_refresh_s
+        self._limits = tuple(
+            (self._read_limit(ch.warn_path), self._read_limit(ch.crit_path))
+            for ch in self._channels
+        )
+        # The lowest limit a rail can cross: below it on every rail, a pass needs no check.
+        self._thresholds = [
+            min((x for x in pair if x is not None and x > 0), default=float("inf"))
+            for pair in self._limits
+        ]
 
     def _read_limit(self, path: str | None) -> float | None:
         if path is None:
@@ -329,25 +190,78 @@ class InaMonitor:
         if not self.available:
             raise HardwareError(self.reason)
         with self._fds_lock:
-            return self._read_locked()
+            raw = self._sample_locked()
+            return self.decode(raw) if raw is not None else self._read_locked()
+
+    def sample(self) -> RawSample | None:
+        """The sampler's hot path: one pass kept raw, or None when only :meth:`read` will do.
+
+        None means something needs the full pass: a value half written or unparsable, a
+        file gone, a rail offline (whose recovery :meth:`read` logs), or no monitor at all.
+        """
+        if not self.available:
+            return None
+        with self._fds_lock:
+            return self._sample_locked()
+
+    def _sample_locked(self) -> RawSample | None:
+        start = self._clock.monotonic()
+        if start >= self._limits_due:
+            self._refresh_limits(start)
+        if self._offline:
+            return None
+        try:
+            values = list(map(int, b" ".join(self._files.read_all()).split()))
+        except (OSError, ValueError):
+            return None
+        if len(values) != self._tokens:
+            return None
+        near_limit = any(map(operator.ge, self._currents(values), self._thresholds))
+        return RawSample(
+            (start + self._clock.monotonic()) / 2.0, (values, self._limits), near_limit
+        )
+
+    def decode(self, raw: RawSample) -> PowerReading:
+        """The reading a :meth:`sample` stands for, stamped with the sample's time."""
+        values, limits = raw.data
+        rails = [
+            self._rail(slot, values, limit) for slot, limit in zip(self._slots, limits, strict=True)
+        ]
+        return self._reading(raw.t_s, rails, (), offline=())
+
+    @staticmethod
+    def _rail(
+        slot: _Slot, values: list[int], limit: tuple[float | None, float | None]
+    ) -> RailReading:
+        voltage_mv = float(values[slot.voltage])
+        current_ma = float(values[slot.current])
+        if slot.power >= 0:
+            power_mw = values[slot.power] * slot.channel.power_to_mw
+        else:
+            power_mw = voltage_mv * current_ma / 1000.0
+        return RailReading(slot.channel.name, power_mw, voltage_mv, current_ma, *limit)
 
     def _read_locked(self) -> PowerReading:
+        """The full pass: each rail read on its own, so a failure is attributed to its rail."""
         start = self._clock.monotonic()
         self._refresh_limits(start)
+        self._files.refresh()
         rails: list[RailReading] = []
         skipped: list[str] = []
-        fds = self._fds
-        for ch in self._channels:
+        read = self._files.read
+        for ch, limit in zip(self._channels, self._limits, strict=True):
             try:
                 if ch.pair_path is not None:
-                    voltage_mv, current_ma = _read_pair(fds, ch.pair_path)
-                else:
-                    voltage_mv = _read_number(fds, ch.voltage_path)
-                    current_ma = _read_number(fds, ch.current_path)
-                if ch.power_path is not None:
-                    power_mw = _read_number(fds, ch.power_path) * ch.power_to_mw
-                else:
+                    voltage_mv, current_ma = _pair(read(ch.pair_path), ch.pair_path)
                     power_mw = voltage_mv * current_ma / 1000.0
+                else:
+                    voltage_mv = _number(read(ch.voltage_path), ch.voltage_path)
+                    current_ma = _number(read(ch.current_path), ch.current_path)
+                    if ch.power_path is not None:
+                        raw_power = _number(read(ch.power_path), ch.power_path)
+                        power_mw = raw_power * ch.power_to_mw
+                    else:
+                        power_mw = voltage_mv * current_ma / 1000.0
             except _Skipped:
                 self.skipped_reads += 1
                 skipped.append(ch.name)
@@ -360,20 +274,29 @@ class InaMonitor:
             if ch.name in self._offline:
                 self._offline.discard(ch.name)
                 logger.info("rail %s back online", ch.name)
-            warn_ma, crit_ma = self._limits.get(ch.name, (None, None))
-            rails.append(RailReading(ch.name, power_mw, voltage_mv, current_ma, warn_ma, crit_ma))
+            rails.append(RailReading(ch.name, power_mw, voltage_mv, current_ma, *limit))
         stamp = (start + self._clock.monotonic()) / 2.0
+        return self._reading(stamp, rails, skipped, offline=tuple(sorted(self._offline)))
+
+    def _reading(
+        self,
+        t_s: float,
+        rails: list[RailReading],
+        skipped: Sequence[str],
+        *,
+        offline: tuple[str, ...],
+    ) -> PowerReading:
         return PowerReading(
-            t_s=stamp,
+            t_s=t_s,
             rails=tuple(rails),
             total_name=self.total_rail or SUM_OF_RAILS,
             total_mw=self._total(rails, skipped),
             total_is_sum=self.total_rail is None,
             gpu_rail=self.gpu_rail,
-            offline=tuple(sorted(self._offline)),
+            offline=offline,
         )
 
-    def _total(self, rails: list[RailReading], skipped: list[str]) -> float | None:
+    def _total(self, rails: list[RailReading], skipped: Sequence[str]) -> float | None:
         if self.total_rail is not None:
             found = next((r for r in rails if r.name == self.total_rail), None)
             return None if found is None else found.power_mw
@@ -382,3 +305,13 @@ class InaMonitor:
             # excluded instead (logged once when they went away).
             return None
         return sum(r.power_mw for r in rails)
+
+
+def _getter(indexes: list[int]) -> Callable[[list[int]], tuple[int, ...]]:
+    """``values -> tuple(values[i] for i in indexes)``, at C speed where it can be.
+
+    ``itemgetter`` of a single index returns the bare item, not a 1-tuple.
+    """
+    if len(indexes) > 1:
+        return operator.itemgetter(*indexes)
+    return lambda values: tuple(values[i] for i in indexes)

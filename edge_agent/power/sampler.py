@@ -5,6 +5,12 @@ shell around it. The buffer is bounded (``deque(maxlen)``: the oldest sample is 
 counted). Current limits are checked on every sample and reported as transitions: one
 WARNING when a rail crosses its warn/crit limit, one INFO when it recovers, and a
 :class:`LimitEvent` queued for telemetry.
+
+At 100 Hz most of a pass's cost is fixed: waking the thread and touching cold code and data.
+So with a monitor that has a raw hot path (:class:`RawSampling`, the INA3221 reader) the
+thread stores each pass raw and builds its :class:`PowerReading` only when a query asks for
+it, once, in a batch (the ledger's windows, ``latest()``). A pass is decoded at once only when
+a rail is at or near a current limit, to check it.
 """
 
 from __future__ import annotations
@@ -12,17 +18,25 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import operator
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, cast
 
 from edge_agent.clock import Clock
 from edge_agent.errors import HardwareError
-from edge_agent.hardware.base import PowerMonitor, PowerReading, RailReading
+from edge_agent.hardware.base import PowerMonitor, PowerReading, RailReading, RawSampling
 
 logger = logging.getLogger(__name__)
 
 LEVELS = ("ok", "warn", "crit")
+
+_Entry = list[Any]
+"""A ring slot: ``[t_s, RawSample or None, PowerReading or None]`` (decoded on demand).
+
+A list rather than a class: building one is the cheapest allocation a pass can make."""
+_entry_time = operator.itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +112,12 @@ class Sampler:
         self.monitor = monitor
         self.interval_s = interval_s
         self._clock = clock
-        self._buffer: deque[PowerReading] = deque(maxlen=capacity)
+        self._raw = monitor if isinstance(monitor, RawSampling) else None
+        self._buffer: deque[_Entry] = deque(maxlen=capacity)
         self._events: deque[LimitEvent] = deque(maxlen=event_capacity)
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters = 0
         self._stop = stop if stop is not None else threading.Event()
         self._thread: threading.Thread | None = None
         self._name = name
@@ -109,6 +126,7 @@ class Sampler:
         self._first_step: float | None = None
         self._hysteresis = hysteresis
         self._levels: dict[str, str] = {}
+        self._all_ok = True
         self._last_step: float | None = None
         self._warned_late = False
         self._warned_error = False
@@ -147,7 +165,7 @@ class Sampler:
         next_t = self._clock.monotonic()
         while not self._stop.wait(max(0.0, next_t - self._clock.monotonic())):
             now = self._clock.monotonic()
-            self.step(now)
+            self._take(now)
             next_t += self.interval_s
             if next_t < now:
                 # Behind: resynchronise instead of firing a burst of catch-up samples.
@@ -157,35 +175,66 @@ class Sampler:
 
     def step(self, now: float) -> PowerReading | None:
         """Take one sample at ``now``; returns it, or None when the monitor failed."""
+        if not self._take(now):
+            return None
+        with self._lock:
+            entry = self._buffer[-1]
+        return self._decoded(entry)
+
+    def _take(self, now: float) -> bool:
+        """One pass of the thread; True when a sample went into the ring."""
         if self._first_step is None:
             self._first_step = now
-        if self._last_step is not None and now - self._first_step > self._grace_s:
-            gap = now - self._last_step
-            if gap > self._behind_factor * self.interval_s:
-                self._late += 1
-                if not self._warned_late:
-                    self._warned_late = True
-                    logger.warning(
-                        "power sampler fell behind: %.1f ms between samples (interval %.1f ms)",
-                        gap * 1000.0,
-                        self.interval_s * 1000.0,
-                    )
-        self._last_step = now
-        try:
-            reading = self.monitor.read()
-        except HardwareError as err:
-            self._read_errors += 1
-            if not self._warned_error:
-                self._warned_error = True
-                logger.warning("power monitor read failed: %s", err)
-            return None
-        self._check_limits(reading)
-        with self._cond:
+        last, self._last_step = self._last_step, now
+        if last is not None and now - last > self._behind_factor * self.interval_s:
+            self._note_late(now, now - last)
+        raw = self._raw.sample() if self._raw is not None else None
+        if raw is not None:
+            entry: _Entry = [raw.t_s, raw, None]
+            if raw.near_limit or not self._all_ok:
+                self._check_limits(self._decoded(entry))
+        else:
+            try:
+                reading = self.monitor.read()
+            except HardwareError as err:
+                self._read_errors += 1
+                if not self._warned_error:
+                    self._warned_error = True
+                    logger.warning("power monitor read failed: %s", err)
+                return False
+            entry = [reading.t_s, None, reading]
+            self._check_limits(reading)
+        with self._lock:
             if len(self._buffer) == self._buffer.maxlen:
                 self._overwritten += 1
-            self._buffer.append(reading)
+            self._buffer.append(entry)
             self._samples += 1
-            self._cond.notify_all()
+            if self._waiters:
+                self._cond.notify_all()
+        return True
+
+    def _note_late(self, now: float, gap: float) -> None:
+        if self._first_step is None or now - self._first_step <= self._grace_s:
+            return
+        self._late += 1
+        if not self._warned_late:
+            self._warned_late = True
+            logger.warning(
+                "power sampler fell behind: %.1f ms between samples (interval %.1f ms)",
+                gap * 1000.0,
+                self.interval_s * 1000.0,
+            )
+
+    def _decoded(self, entry: _Entry) -> PowerReading:
+        """The entry's reading, decoded from its raw sample the first time it is asked for.
+
+        Two threads decoding the same entry at once each store an equal reading: harmless.
+        """
+        reading: PowerReading | None = entry[2]
+        if reading is None:
+            # Only the raw path leaves a slot without a reading, so _raw is set.
+            monitor = cast(RawSampling, self._raw)
+            reading = entry[2] = monitor.decode(entry[1])
         return reading
 
     def _level(self, rail: RailReading, previous: str) -> tuple[str, float | None]:
@@ -217,6 +266,7 @@ class Sampler:
             if level == previous:
                 continue
             self._levels[rail.name] = level
+            self._all_ok = all(lv == "ok" for lv in self._levels.values())
             current = rail.current_ma or 0.0
             recovered = LEVELS.index(level) < LEVELS.index(previous)
             if recovered:
@@ -237,7 +287,7 @@ class Sampler:
                     limit or 0.0,
                 )
             event = LimitEvent(reading.t_s, rail.name, level, previous, current, limit, recovered)
-            with self._cond:
+            with self._lock:
                 if len(self._events) == self._events.maxlen:
                     self._events_dropped += 1
                 self._events.append(event)
@@ -246,13 +296,15 @@ class Sampler:
 
     def latest(self) -> PowerReading | None:
         """The newest sample, or None before the first."""
-        with self._cond:
-            return self._buffer[-1] if self._buffer else None
+        with self._lock:
+            entry = self._buffer[-1] if self._buffer else None
+        return self._decoded(entry) if entry is not None else None
 
     def samples(self) -> list[PowerReading]:
         """A copy of the whole buffer, oldest first."""
-        with self._cond:
-            return list(self._buffer)
+        with self._lock:
+            entries = list(self._buffer)
+        return [self._decoded(entry) for entry in entries]
 
     def samples_between(self, t0: float, t1: float) -> list[PowerReading]:
         """Samples with ``t0 <= t_s <= t1``, oldest first."""
@@ -264,21 +316,27 @@ class Sampler:
 
     def _slice(self, t0: float, t1: float, margin: int) -> list[PowerReading]:
         # Bisect the ring in place and copy only the window: the ledger asks once per batch,
-        # and copying a whole 6000-sample buffer for that was most of its cost.
-        with self._cond:
+        # and copying a whole 6000-sample buffer for that was most of its cost. Decoding runs
+        # outside the lock, so the sampling thread never waits for a query.
+        with self._lock:
             items = self._buffer
-            lo = max(0, bisect.bisect_left(items, t0, key=_time) - margin)
-            hi = min(len(items), bisect.bisect_right(items, t1, key=_time) + margin)
-            return list(itertools.islice(items, lo, hi))
+            lo = max(0, bisect.bisect_left(items, t0, key=_entry_time) - margin)
+            hi = min(len(items), bisect.bisect_right(items, t1, key=_entry_time) + margin)
+            entries = list(itertools.islice(items, lo, hi))
+        return [self._decoded(entry) for entry in entries]
 
     def wait_for(self, count: int, timeout_s: float) -> bool:
         """Block until ``count`` samples have been taken in all; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._samples >= count, timeout_s)
+            self._waiters += 1
+            try:
+                return self._cond.wait_for(lambda: self._samples >= count, timeout_s)
+            finally:
+                self._waiters -= 1
 
     def drain_events(self) -> list[LimitEvent]:
         """Take every queued limit event, oldest first."""
-        with self._cond:
+        with self._lock:
             events = list(self._events)
             self._events.clear()
             return events
@@ -289,7 +347,7 @@ class Sampler:
 
     def stats(self) -> SamplerStats:
         """Counters: samples taken, buffered, overwritten, late, read errors, dropped events."""
-        with self._cond:
+        with self._lock:
             return SamplerStats(
                 samples=self._samples,
                 buffered=len(self._buffer),
@@ -298,7 +356,3 @@ class Sampler:
                 read_errors=self._read_errors,
                 events_dropped=self._events_dropped,
             )
-
-
-def _time(reading: PowerReading) -> float:
-    return reading.t_s

@@ -11,8 +11,9 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.errors import HardwareError
-from edge_agent.hardware.base import SUM_OF_RAILS, gpu_rail_name
-from edge_agent.hardware.ina3221 import InaMonitor, discover, parse_limit_ma
+from edge_agent.hardware.base import SUM_OF_RAILS, RailReading, gpu_rail_name
+from edge_agent.hardware.ina3221 import InaMonitor
+from edge_agent.hardware.ina_discovery import discover, parse_limit_ma
 from edge_agent.hardware.root import Root
 from tests.fakes.ina import AGX_ORIN_RAILS, TX2_RAILS, make_ina238, make_ina3221
 
@@ -33,7 +34,7 @@ def test_tx2_iio_layout_gives_six_rails_with_vdd_in_as_total(
     assert [r.name for r in reading.rails] == [name for name, _, _ in TX2_RAILS]
     assert reading.total_name == "VDD_IN"
     assert not reading.total_is_sum
-    assert reading.total_mw == 19000 * 220 // 1000  # from in_power1_input, not added again
+    assert reading.total_mw == 19000 * 220 // 1000  # V x I of ui_input_1, not added again
     assert reading.gpu_rail == "VDD_SYS_GPU"
     gpu = reading.rail("VDD_SYS_GPU")
     assert gpu is not None
@@ -233,9 +234,11 @@ def test_close_releases_the_value_files(tmp_path: Path, fake_clock: FakeClock) -
     before = _open_fds()
     monitor = InaMonitor(Root(tmp_path), fake_clock)
     monitor.read()
-    assert _open_fds() == before + 12  # ui_input and in_power of six rails, held
+    # ui_input of six rails (in_power is their product: not read), and the two chip
+    # directories whose mtimes say when a file was replaced
+    assert _open_fds() == before + 8
     monitor.read()
-    assert _open_fds() == before + 12  # reused, not reopened
+    assert _open_fds() == before + 8  # reused, not reopened
     monitor.close()
     assert _open_fds() == before
     assert monitor.read().total_mw == 19000 * 220 // 1000  # reopened on demand
@@ -260,3 +263,71 @@ def test_gpu_rail_prefers_a_gpu_only_rail() -> None:
     assert gpu_rail_name(["POM_5V_CPU", "POM_5V_GPU"]) == "POM_5V_GPU"
     assert gpu_rail_name(["CPU", "GPU", "SOC"]) == "GPU"
     assert gpu_rail_name(["VDD_SOC"]) is None
+
+
+def test_iio_power_is_the_product_of_one_ui_input_conversion(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    # The INA3221 has no power register: in_power is V x I from another conversion, so the
+    # reader takes both from ui_input and does not read in_power at all.
+    tree = make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    files = tree.rails["VDD_IN"]
+    assert files.pair is not None
+    assert files.power is not None
+    files.pair.write_text("19000 300\n", encoding="utf-8")
+    files.power.write_text("9999\n", encoding="utf-8")
+    rail = InaMonitor(Root(tmp_path), fake_clock).read().rail("VDD_IN")
+    assert rail is not None
+    assert (rail.voltage_mv, rail.current_ma, rail.power_mw) == (19000, 300, 5700)
+
+
+@pytest.mark.parametrize("layout", ["iio", "hwmon"])
+def test_a_raw_sample_decodes_to_what_read_returns(
+    tmp_path: Path, fake_clock: FakeClock, layout: str
+) -> None:
+    make_ina3221(tmp_path, layout, TX2_RAILS, bus=0, limits={"VDD_IN": (3000, 5000)})
+    monitor = InaMonitor(Root(tmp_path), fake_clock)
+    raw = monitor.sample()
+    assert raw is not None
+    assert not raw.near_limit
+    assert monitor.decode(raw) == monitor.read()
+    assert monitor.decode(raw).rail("VDD_IN") == RailReading("VDD_IN", 4180, 19000, 220, 3000, 5000)
+
+
+def test_a_raw_sample_flags_a_rail_at_its_lowest_limit(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    tree = make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0, limits={"VDD_IN": (3000, 5000)})
+    monitor = InaMonitor(Root(tmp_path), fake_clock)
+    tree.set("VDD_IN", 19000, 2999)
+    below = monitor.sample()
+    tree.set("VDD_IN", 19000, 3000)
+    at = monitor.sample()
+    assert below is not None
+    assert at is not None
+    assert (below.near_limit, at.near_limit) == (False, True)
+
+
+def test_anything_unusual_falls_back_to_the_full_pass(
+    tmp_path: Path, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree = make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    monitor = InaMonitor(Root(tmp_path), fake_clock)
+    tree.truncate("VDD_SYS_GPU")  # half written
+    assert monitor.sample() is None
+    reading = monitor.read()
+    assert reading.rail("VDD_SYS_GPU") is None
+    assert reading.total_mw == 19000 * 220 // 1000
+    assert monitor.skipped_reads == 1
+    tree.set("VDD_SYS_GPU", 19000, 80)
+    tree.remove("VDD_SYS_SOC")
+    assert monitor.sample() is None
+    with caplog.at_level(logging.INFO, logger="edge_agent.hardware.ina3221"):
+        assert monitor.read().offline == ("VDD_SYS_SOC",)
+        assert monitor.sample() is None  # offline: only read() notices it coming back
+        tree.restore("VDD_SYS_SOC")
+        assert monitor.read().offline == ()
+    assert "rail VDD_SYS_SOC back online" in caplog.text
+    raw = monitor.sample()
+    assert raw is not None
+    assert len(monitor.decode(raw).rails) == 6

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.hardware.base import PowerReading, RawSample
 from edge_agent.hardware.ina3221 import InaMonitor
 from edge_agent.hardware.root import Root
 from edge_agent.power.monitor import UnavailableMonitor
@@ -163,3 +164,51 @@ def test_thread_samples_until_stopped(tmp_path: Path) -> None:
 def test_rejects_bad_parameters(fake_clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="interval_s"):
         Sampler(UnavailableMonitor("x"), fake_clock, interval_s=0)
+
+
+class _CountingMonitor(InaMonitor):
+    """The real INA reader, counting how often a raw pass is turned into a reading."""
+
+    decoded = 0
+
+    def decode(self, raw: RawSample) -> PowerReading:
+        self.decoded += 1
+        return super().decode(raw)
+
+
+def test_passes_stay_raw_until_a_query_decodes_each_once(tmp_path: Path) -> None:
+    make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0)
+    clock = SystemClock()
+    monitor = _CountingMonitor(Root(tmp_path), clock)
+    sampler = Sampler(monitor, clock, interval_s=0.005, capacity=1000)
+    sampler.start()
+    try:
+        assert sampler.wait_for(10, timeout_s=10.0)
+    finally:
+        sampler.stop()
+        assert sampler.join(5.0)
+    taken = sampler.stats().samples
+    assert monitor.decoded == 0  # the thread only stored raw passes
+    samples = sampler.samples()
+    assert len(samples) == taken
+    assert monitor.decoded == taken
+    assert all(s.total_mw == 19000 * 220 / 1000 for s in samples)
+    assert sampler.samples_between(samples[2].t_s, samples[4].t_s) == samples[2:5]
+    assert monitor.decoded == taken  # decoded once, kept
+
+
+def test_a_pass_near_a_limit_is_checked_at_once(tmp_path: Path) -> None:
+    tree = make_ina3221(tmp_path, "iio", TX2_RAILS, bus=0, limits={"VDD_IN": (3000, 5000)})
+    tree.set("VDD_IN", 19000, 3500)
+    clock = SystemClock()
+    monitor = _CountingMonitor(Root(tmp_path), clock)
+    sampler = Sampler(monitor, clock, interval_s=0.005, capacity=1000)
+    sampler.start()
+    try:
+        assert sampler.wait_for(3, timeout_s=10.0)
+    finally:
+        sampler.stop()
+        assert sampler.join(5.0)
+    # Every pass was decoded by the thread itself (no query yet), and the crossing reported.
+    assert monitor.decoded == sampler.stats().samples
+    assert [(e.rail, e.level) for e in sampler.drain_events()] == [("VDD_IN", "warn")]
