@@ -11,9 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,13 +77,13 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
 
 @contextlib.contextmanager
 def simulated_board(board: str, clock: SystemClock) -> Iterator[tuple[Path, PipelineHooks]]:
-    """Create a simulated board in a temp folder and run its power model."""
+    """Create a simulated board in a throwaway folder and run its power model."""
     from edge_agent.sim import create_board
     from edge_agent.sim.perf_model import time_scale
     from edge_agent.sim.power_model import PowerModel
+    from edge_agent.sim.scratch import board_folder
 
-    folder = Path(tempfile.mkdtemp(prefix=f"edge-agent-{board}-"))
-    try:
+    with board_folder(board) as folder:
         sim = create_board(board, folder)
         hooks = PipelineHooks(latency_scale=lambda: time_scale(sim.root), clock=clock)
         model = PowerModel(sim.root, clock, busy=hooks.busy_fraction)
@@ -95,8 +93,6 @@ def simulated_board(board: str, clock: SystemClock) -> Iterator[tuple[Path, Pipe
         finally:
             model.stop()
             model.join(timeout_s=5.0)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_command(args: argparse.Namespace) -> int:

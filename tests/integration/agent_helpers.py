@@ -61,7 +61,14 @@ class AgentProcess:
     Use as a context manager: a process still running at exit is killed.
     """
 
-    def __init__(self, config: Path, *extra: str, sim: bool = True, name: str = "agent") -> None:
+    def __init__(
+        self,
+        config: Path,
+        *extra: str,
+        sim: bool = True,
+        name: str = "agent",
+        tmpdir: Path | None = None,
+    ) -> None:
         argv = [sys.executable, "-m", "edge_agent", "run", "--config", str(config)]
         if sim:
             argv += ["--sim", SIM_BOARD]
@@ -72,6 +79,8 @@ class AgentProcess:
         env = dict(os.environ)
         for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIRECTORY"):
             env.pop(key, None)
+        if tmpdir is not None:
+            env["TMPDIR"] = str(tmpdir)  # where --sim puts its throwaway board
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
                 argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env

@@ -7,6 +7,7 @@ agent's outbox file and on the simulated board's clock files.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 from edge_agent.telemetry.payloads import load_schema
 from tests.fakes.broker import MosquittoBroker, free_port
 from tests.integration.agent_helpers import (
+    SIM_BOARD,
     AgentProcess,
     Recorder,
     agent_config,
@@ -197,10 +199,15 @@ def test_kill_9_with_broker_down_then_restart_delivers_the_outbox(
     device = new_device_id()
     config = write_config(tmp_path / "agent.yaml", agent_config(tmp_path, broker.port, device))
     outbox = tmp_path / "state" / "outbox.sqlite3"
-    with AgentProcess(config, name="first") as first:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    boards = scratch / f"edge-agent-sim-{os.getuid()}"
+    with AgentProcess(config, name="first", tmpdir=scratch) as first:
         spooled = wait_outbox(outbox, at_least=40, timeout_s=30)
         assert len(spooled) >= 40, first.stderr()[-4000:]
         first.kill()
+        # SIGKILL leaves the simulated board behind; the next run sweeps it.
+        assert [p.name for p in boards.iterdir()] == [f"{SIM_BOARD}-{first.pid}"]
     pending = outbox_result_ids(outbox)
     assert len(pending) >= len(spooled)
     boot = next(iter(pending)).rsplit(":", 1)[0]
@@ -209,8 +216,12 @@ def test_kill_9_with_broker_down_then_restart_delivers_the_outbox(
     assert ns == set(range(1, max(ns) + 1)), "nothing was acknowledged: the outbox holds 1..k"
 
     broker.start()
-    with Recorder(broker, f"edge/{device}/#") as sub, AgentProcess(config, name="second") as second:
+    with (
+        Recorder(broker, f"edge/{device}/#") as sub,
+        AgentProcess(config, name="second", tmpdir=scratch) as second,
+    ):
         arrived = sub.wait_ids(device, pending, 30)
+        assert [p.name for p in boards.iterdir()] == [f"{SIM_BOARD}-{second.pid}"]
         assert pending <= arrived, (
             f"{len(pending - arrived)} of {len(pending)} spooled results missing\n"
             f"{second.stderr()[-4000:]}"
@@ -223,6 +234,7 @@ def test_kill_9_with_broker_down_then_restart_delivers_the_outbox(
     got = sub.result_ids(device)
     assert _ns(got, second_boot) == set(range(1, summary["results"] + 1))
     assert outbox_result_ids(outbox) == set()
+    assert list(boards.iterdir()) == []  # a clean exit removes its own board
 
 
 # -- 4. status: online, the Will, stopped -----------------------------------------------------
