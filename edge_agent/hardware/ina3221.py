@@ -155,8 +155,9 @@ class InaMonitor:
             self._files.close()
 
     def limits(self) -> dict[str, tuple[float | None, float | None]]:
-        """Each rail's (warn_ma, crit_ma), as last read."""
-        self._refresh_limits(self._clock.monotonic(), force=True)
+        """Each rail's (warn_ma, crit_ma), read now."""
+        with self._fds_lock:  # a pass must not pair these limits with older thresholds
+            self._refresh_limits(self._clock.monotonic(), force=True)
         return {ch.name: lim for ch, lim in zip(self._channels, self._limits, strict=True)}
 
     def _refresh_limits(self, now: float, *, force: bool = False) -> None:

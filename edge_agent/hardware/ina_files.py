@@ -10,10 +10,13 @@ A held descriptor goes stale when its file is replaced by rename: it still reads
 inode. sysfs never does that, but the simulator and the test fakes do. Checking every
 descriptor (``fstat``, ``st_nlink == 0``) on every pass cost as much as the reads, so the
 check runs per directory instead: a rename into a directory changes the directory's mtime.
-A directory whose mtime moved since the last pass, or that changed within ``SETTLE_NS`` of
-now (the kernel stamps mtimes from a coarse clock, so two renames in one tick leave the same
-mtime), has all its descriptors checked. On a real board the directories never change, and
-the check costs one ``fstat`` per monitor chip.
+A directory whose mtime moved since the last pass has all its descriptors checked. So has
+one whose last full check came less than ``SETTLE_NS`` after its mtime: mtimes come from a
+coarse clock (a jiffy on tmpfs, a whole second on some filesystems, two on FAT), so a second
+rename within the same tick leaves the mtime unchanged, and only a check made after the tick
+has passed proves nothing more can hide behind it. A wall clock that steps backwards
+restarts every check. On a real board the directories never change, and the check costs
+one ``fstat`` per monitor chip.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from pathlib import Path
 READ_BYTES = 64
 """More than any INA value file holds (``ui_input_N`` is ``"<mV> <mA>\\n"``)."""
 
-SETTLE_NS = 1_000_000_000
-"""How long after its last change a directory's descriptors are still checked every pass."""
+SETTLE_NS = 2_500_000_000
+"""How long after a directory's mtime its descriptors are still checked every pass: longer
+than the coarsest mtime granularity (FAT's two seconds)."""
+
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY
+"""``O_PATH``: enough for ``fstat``, and needs no read permission on the directory."""
 
 
 class HeldFiles:
@@ -47,6 +54,8 @@ class HeldFiles:
             by_dir.setdefault(str(Path(path).parent), []).append(path)
         self._by_dir = by_dir
         self._seen: dict[str, int] = {}
+        self._checked: dict[str, int] = {}
+        self._last_now = 0
 
     def read(self, path: str) -> bytes:
         """One file's current contents; any error drops its descriptor so it is reopened.
@@ -93,11 +102,19 @@ class HeldFiles:
         """Drop the descriptors whose files were replaced; True when any was dropped."""
         dropped = False
         now = time.time_ns()
+        if now < self._last_now:
+            self._checked.clear()  # the wall clock stepped back: mtimes prove nothing now
+        self._last_now = now
         for directory, paths in self._by_dir.items():
             mtime = self._mtime(directory)
-            if mtime == self._seen.get(directory) and now - mtime > SETTLE_NS:
-                continue  # unchanged, and settled for longer than a timestamp tick
+            if (
+                mtime >= 0
+                and mtime == self._seen.get(directory)
+                and self._checked.get(directory, 0) - mtime > SETTLE_NS
+            ):
+                continue  # unchanged since a check made well after its last change
             self._seen[directory] = mtime
+            self._checked[directory] = now
             for path in paths:
                 fd = self.fds.get(path)
                 if fd is None:
@@ -135,7 +152,7 @@ class HeldFiles:
         fd = self.fds.get(directory)
         try:
             if fd is None:
-                fd = self.fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+                fd = self.fds[directory] = os.open(directory, _DIR_FLAGS)
             st = os.fstat(fd)
         except OSError:
             self._drop(directory)
@@ -143,7 +160,7 @@ class HeldFiles:
         if st.st_nlink == 0:  # the directory was removed (and perhaps made again)
             self._drop(directory)
             try:
-                fd = self.fds[directory] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+                fd = self.fds[directory] = os.open(directory, _DIR_FLAGS)
                 st = os.fstat(fd)
             except OSError:
                 self._drop(directory)

@@ -230,11 +230,15 @@ class Sampler:
 
         Two threads decoding the same entry at once each store an equal reading: harmless.
         """
+        # Raw first: a decoder stores the reading and only then drops the raw pass, so a
+        # reading still missing after this means the raw pass read here is there.
+        raw = entry[1]
         reading: PowerReading | None = entry[2]
         if reading is None:
             # Only the raw path leaves a slot without a reading, so _raw is set.
             monitor = cast(RawSampling, self._raw)
-            reading = entry[2] = monitor.decode(entry[1])
+            reading = entry[2] = monitor.decode(raw)
+            entry[1] = None  # the raw pass is no longer needed: half the ring's memory
         return reading
 
     def _level(self, rail: RailReading, previous: str) -> tuple[str, float | None]:

@@ -107,3 +107,22 @@ def test_a_directory_removed_and_made_again_is_looked_up_again(tmp_path: Path) -
     (chip / "a").write_text("7\n", encoding="utf-8")
     assert held.read_all() == [b"7\n"]
     held.close()
+
+
+def test_second_granular_mtimes_are_watched_until_a_check_comes_after_the_tick(
+    tmp_path: Path,
+) -> None:
+    # ext3, FAT, some NFS: mtimes are whole seconds, so a rename later in the same second
+    # leaves the directory's mtime as the last pass saw it.
+    paths = _values(tmp_path, a="1\n")
+    second = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
+    _settle(tmp_path, second)
+    held = HeldFiles(paths)
+    assert held.read_all() == [b"1\n"]
+    write_atomic(Path(paths[0]), "2\n")
+    _settle(tmp_path, second)  # truncated to the same second
+    assert held.read_all() == [b"2\n"]
+    write_atomic(Path(paths[0]), "3\n")
+    _settle(tmp_path, second)
+    assert held.read_all() == [b"3\n"]
+    held.close()
