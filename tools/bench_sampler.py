@@ -97,6 +97,7 @@ def main() -> int:
         print(f"board: {what}; {monitor.reason}")
 
         fractions: list[float] = []
+        decode_fractions: list[float] = []
         for run in range(args.repeat):
             base_cpu, base_wall = _cpu_over(args.seconds)
             sampler = Sampler(monitor, clock, interval_s=1.0 / args.hz, capacity=10_000)
@@ -112,6 +113,7 @@ def main() -> int:
             decode_us = (time.perf_counter() - decode_s) / max(decoded, 1) * 1e6
             fraction = max(0.0, cpu / wall - base_cpu / base_wall)
             fractions.append(fraction)
+            decode_fractions.append(decode_us * 1e-6 * stats.samples / wall)
             per_sample_us = (cpu - base_cpu * wall / base_wall) / max(stats.samples, 1) * 1e6
             print(
                 f"run {run + 1}: baseline cpu {base_cpu * 1000:.1f} ms / {base_wall:.2f} s; "
@@ -124,6 +126,11 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
     median = statistics.median(fractions)
+    decoding = statistics.median(decode_fractions)
+    print(
+        f"context: decoding every sample for queries (the ledger and telemetry do) adds "
+        f"{decoding:.4f} in the querying threads: {median + decoding:.4f} in all"
+    )
     floor = _empty_wake_fraction(args.seconds, args.hz)
     print(
         f"context: an empty thread waking at {args.hz:.0f} Hz costs {floor:.4f} of a core on this "
