@@ -234,13 +234,10 @@ class InaMonitor:
     def _rail(
         slot: _Slot, values: list[int], limit: tuple[float | None, float | None]
     ) -> RailReading:
-        voltage_mv = float(values[slot.voltage])
-        current_ma = float(values[slot.current])
-        if slot.power >= 0:
-            power_mw = values[slot.power] * slot.channel.power_to_mw
-        else:
-            power_mw = voltage_mv * current_ma / 1000.0
-        return RailReading(slot.channel.name, power_mw, voltage_mv, current_ma, *limit)
+        power = float(values[slot.power]) if slot.power >= 0 else None
+        return _rail_reading(
+            slot.channel, float(values[slot.voltage]), float(values[slot.current]), power, limit
+        )
 
     def _read_locked(self) -> PowerReading:
         """The full pass: each rail read on its own, so a failure is attributed to its rail."""
@@ -252,17 +249,14 @@ class InaMonitor:
         read = self._files.read
         for ch, limit in zip(self._channels, self._limits, strict=True):
             try:
+                power: float | None = None
                 if ch.pair_path is not None:
                     voltage_mv, current_ma = _pair(read(ch.pair_path), ch.pair_path)
-                    power_mw = voltage_mv * current_ma / 1000.0
                 else:
                     voltage_mv = _number(read(ch.voltage_path), ch.voltage_path)
                     current_ma = _number(read(ch.current_path), ch.current_path)
                     if ch.power_path is not None:
-                        raw_power = _number(read(ch.power_path), ch.power_path)
-                        power_mw = raw_power * ch.power_to_mw
-                    else:
-                        power_mw = voltage_mv * current_ma / 1000.0
+                        power = _number(read(ch.power_path), ch.power_path)
             except _Skipped:
                 self.skipped_reads += 1
                 skipped.append(ch.name)
@@ -275,7 +269,7 @@ class InaMonitor:
             if ch.name in self._offline:
                 self._offline.discard(ch.name)
                 logger.info("rail %s back online", ch.name)
-            rails.append(RailReading(ch.name, power_mw, voltage_mv, current_ma, *limit))
+            rails.append(_rail_reading(ch, voltage_mv, current_ma, power, limit))
         stamp = (start + self._clock.monotonic()) / 2.0
         return self._reading(stamp, rails, skipped, offline=tuple(sorted(self._offline)))
 
@@ -306,6 +300,18 @@ class InaMonitor:
             # excluded instead (logged once when they went away).
             return None
         return sum(r.power_mw for r in rails)
+
+
+def _rail_reading(
+    ch: InaChannel,
+    voltage_mv: float,
+    current_ma: float,
+    power: float | None,
+    limit: tuple[float | None, float | None],
+) -> RailReading:
+    """One rail: ``power`` is the power file's raw value, or None to use mV x mA."""
+    power_mw = power * ch.power_to_mw if power is not None else voltage_mv * current_ma / 1000.0
+    return RailReading(ch.name, power_mw, voltage_mv, current_ma, *limit)
 
 
 def _getter(indexes: list[int]) -> Callable[[list[int]], tuple[int, ...]]:

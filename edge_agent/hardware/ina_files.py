@@ -63,11 +63,8 @@ class HeldFiles:
         Raises:
             OSError: the file is missing or unreadable, with ``path`` as its filename.
         """
-        fd = self.fds.get(path)
         try:
-            if fd is None:
-                fd = self._open(path)
-            return os.pread(fd, READ_BYTES, 0)
+            return os.pread(self._held(path), READ_BYTES, 0)
         except OSError as err:
             self._drop(path)
             if err.filename is not None:
@@ -149,23 +146,19 @@ class HeldFiles:
 
     def _mtime(self, directory: str) -> int:
         """The directory's mtime through a held descriptor (no path walk); -1 if it is gone."""
-        fd = self.fds.get(directory)
-        try:
-            if fd is None:
-                fd = self.fds[directory] = os.open(directory, _DIR_FLAGS)
-            st = os.fstat(fd)
-        except OSError:
-            self._drop(directory)
-            return -1  # the reads report the missing files themselves
-        if st.st_nlink == 0:  # the directory was removed (and perhaps made again)
-            self._drop(directory)
+        for _ in range(2):
             try:
-                fd = self.fds[directory] = os.open(directory, _DIR_FLAGS)
+                fd = self.fds.get(directory)
+                if fd is None:
+                    fd = self.fds[directory] = os.open(directory, _DIR_FLAGS)
                 st = os.fstat(fd)
             except OSError:
                 self._drop(directory)
-                return -1
-        return st.st_mtime_ns
+                return -1  # the reads report the missing files themselves
+            if st.st_nlink:
+                return st.st_mtime_ns
+            self._drop(directory)  # removed (and perhaps made again): look it up afresh
+        return -1
 
 
 def close_all(fds: dict[str, int]) -> None:

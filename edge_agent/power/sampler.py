@@ -238,7 +238,7 @@ class Sampler:
             # Only the raw path leaves a slot without a reading, so _raw is set.
             monitor = cast(RawSampling, self._raw)
             reading = entry[2] = monitor.decode(raw)
-            entry[1] = None  # the raw pass is no longer needed: half the ring's memory
+            entry[1] = None  # no longer needed: about a third of the ring's memory
         return reading
 
     def _level(self, rail: RailReading, previous: str) -> tuple[str, float | None]:
