@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.cli import main
+from edge_agent.cli.main import main
 from edge_agent.sim import perf_model
 from edge_agent.sim.tree import SimBoard, create_board
 

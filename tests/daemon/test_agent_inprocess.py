@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.agent_parts import PipelineHooks
+from edge_agent.agent.parts import PipelineHooks
 from edge_agent.config import AgentConfig, validate_config
-from edge_agent.daemon import Agent, Supervisor
+from edge_agent.agent.daemon import Agent, Supervisor
 from edge_agent.errors import ConfigError
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker
@@ -264,7 +264,7 @@ def test_live_view_renders_the_running_agent(tmp_path: Path, agent_factory: Any)
 
     from rich.console import Console
 
-    from edge_agent.live_view import LiveView
+    from edge_agent.agent.live_view import LiveView
 
     agent: Agent = agent_factory(profile={"initial": "maxq"})
     agent.start()

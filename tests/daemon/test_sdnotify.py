@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.result_stats import pipeline_healthy
-from edge_agent.sdnotify import Notifier
+from edge_agent.agent.result_stats import pipeline_healthy
+from edge_agent.agent.sdnotify import Notifier
 
 
 @pytest.fixture

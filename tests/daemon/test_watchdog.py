@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from edge_agent.clock import FakeClock
-from edge_agent.sdnotify import Notifier
-from edge_agent.watchdog import Watchdog
+from edge_agent.agent.sdnotify import Notifier
+from edge_agent.agent.watchdog import Watchdog
 
 
 class StandInPipeline:

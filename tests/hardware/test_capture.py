@@ -347,7 +347,7 @@ def test_simulated_boards_capture_faithfully(
     show = (out / "captured/jetson_clocks_show.txt").read_text(encoding="utf-8")
     assert parse_show(show) == jetson_clocks.JetsonClocks(Root(source)).show()
     # `edge-agent power` prints the same on the capture as on the board.
-    from edge_agent.cli import main as cli_main
+    from edge_agent.cli.main import main as cli_main
 
     assert cli_main(["power", "--root", str(source), "--json"]) == 0
     on_board = capsys.readouterr().out

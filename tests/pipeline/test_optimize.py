@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edge_agent.cli import main
+from edge_agent.cli.main import main
 from edge_agent.pipeline.model_meta import bundled_demo_model, load_holdout, load_model_meta
 from edge_agent.pipeline.optimize import optimize_model, render_synthetic, top1
 

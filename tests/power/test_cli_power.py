@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.cli import main
+from edge_agent.cli.main import main
 from tests.fakes.ina import AGX_ORIN_RAILS, TX2_RAILS, make_ina3221
 
 

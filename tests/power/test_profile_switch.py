@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.cli import main
+from edge_agent.cli.main import main
 from edge_agent.hardware.nvpmodel import Nvpmodel, needs_reboot
 from edge_agent.hardware.root import Root
 from edge_agent.power.profile_state import nearest

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.cli import main
+from edge_agent.cli.main import main
 from edge_agent.sim.tree import board_name
 
 

@@ -25,8 +25,8 @@ from edge_agent.errors import (
 )
 from edge_agent.hardware.board import BoardInfo, detect_board
 from edge_agent.hardware.root import Root
-from edge_agent.result_stats import ResultStats
-from edge_agent.sdnotify import Notifier
+from edge_agent.agent.result_stats import ResultStats
+from edge_agent.agent.sdnotify import Notifier
 
 if TYPE_CHECKING:
     from edge_agent.pipeline.result import Result
@@ -34,13 +34,13 @@ if TYPE_CHECKING:
     from edge_agent.power.ledger import EnergyLedger
     from edge_agent.power.profile_apply import ProfileController
     from edge_agent.power.sampler import Sampler
-    from edge_agent.reporting import Reporter
+    from edge_agent.agent.reporting import Reporter
     from edge_agent.telemetry.broker import EmbeddedBroker
     from edge_agent.telemetry.commands import ProfileCommandHandler
     from edge_agent.telemetry.mqtt_link import MqttLink
     from edge_agent.telemetry.publisher import Publisher
     from edge_agent.telemetry.topics import Topics
-    from edge_agent.watchdog import Watchdog
+    from edge_agent.agent.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class AgentParts:
         self._start_power()
         self._start_mqtt()
         # The reporter prices results, so it exists before the first one can arrive.
-        from edge_agent.reporting import Reporter
+        from edge_agent.agent.reporting import Reporter
 
         self.reporter = Reporter(self, self.config.telemetry, self.clock)
         self.pipeline = self._build_pipeline(self.config)
@@ -278,7 +278,7 @@ class AgentParts:
         )
 
     def _start_reporting(self) -> None:
-        from edge_agent.watchdog import Watchdog
+        from edge_agent.agent.watchdog import Watchdog
 
         assert self.reporter is not None
         self.reporter.start()
@@ -419,7 +419,7 @@ class AgentParts:
         return f"profile {self.current_profile() or 'n/a'}, {snap.recent_fps:.1f} fps, {watts}"
 
     def summary(self) -> dict[str, Any]:
-        from edge_agent.reporting import build_summary
+        from edge_agent.agent.reporting import build_summary
 
         return build_summary(self)
 

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from edge_agent.clock import Clock
 from edge_agent.config import TelemetryConfig
 from edge_agent.errors import HardwareError
-from edge_agent.periodic import PeriodicThread
-from edge_agent.result_stats import StatsSnapshot
+from edge_agent.agent.periodic import PeriodicThread
+from edge_agent.agent.result_stats import StatsSnapshot
 
 if TYPE_CHECKING:
-    from edge_agent.agent_parts import PipelineHooks
+    from edge_agent.agent.parts import PipelineHooks
     from edge_agent.hardware.root import Root
     from edge_agent.pipeline.result import Result
     from edge_agent.pipeline.runner import Pipeline
     from edge_agent.power.ledger import EnergyLedger
     from edge_agent.power.sampler import Sampler
-    from edge_agent.result_stats import ResultStats
-    from edge_agent.sdnotify import Notifier
+    from edge_agent.agent.result_stats import ResultStats
+    from edge_agent.agent.sdnotify import Notifier
     from edge_agent.telemetry.publisher import Publisher
 
 

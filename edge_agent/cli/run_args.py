@@ -25,6 +25,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.daemon import run_from_args
+    from edge_agent.agent.daemon import run_from_args
 
     return run_from_args(args)

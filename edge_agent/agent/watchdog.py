@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from edge_agent.clock import Clock
-from edge_agent.periodic import PeriodicThread
-from edge_agent.result_stats import pipeline_healthy
-from edge_agent.sdnotify import Notifier
+from edge_agent.agent.periodic import PeriodicThread
+from edge_agent.agent.result_stats import pipeline_healthy
+from edge_agent.agent.sdnotify import Notifier
 
 
 class ProgressSource(Protocol):

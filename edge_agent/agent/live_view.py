@@ -12,7 +12,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from edge_agent.daemon import Agent
+    from edge_agent.agent.daemon import Agent
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:

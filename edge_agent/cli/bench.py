@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from edge_agent.errors import ConfigError, FieldError
 
 if TYPE_CHECKING:
-    from edge_agent.bench import ActivityGauge, BenchOptions, RunnerFactory
+    from edge_agent.bench.runner import ActivityGauge, BenchOptions, RunnerFactory
     from edge_agent.clock import Clock
 
 EXIT_OK = 0
@@ -204,7 +204,7 @@ def _runner_factory(
     models_dir: Path,
     clock: Clock,
 ) -> RunnerFactory:
-    from edge_agent.bench import BatchRunner, OrtRunner
+    from edge_agent.bench.runner import BatchRunner, OrtRunner
 
     if choice.network is not None and sim_root is not None:
         network = choice.network
@@ -264,12 +264,12 @@ def _usage(field: str, message: str) -> ConfigError:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.bench import ActivityGauge, Bench, BenchOptions
-    from edge_agent.bench_report import print_report, result_dict
+    from edge_agent.bench.runner import ActivityGauge, Bench, BenchOptions
+    from edge_agent.bench.report import print_report, result_dict
     from edge_agent.clock import SystemClock
     from edge_agent.errors import InferenceError, ProfileError
     from edge_agent.hardware.root import Root
-    from edge_agent.power.cli_profile import default_state_dir
+    from edge_agent.cli.profile import default_state_dir
 
     if args.duration <= 0:
         raise _usage("--duration", "must be > 0")

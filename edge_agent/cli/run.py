@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent_parts import PipelineHooks
+from edge_agent.agent.parts import PipelineHooks
 from edge_agent.clock import SystemClock
 from edge_agent.config import AgentConfig, parse_yaml, validate_config
-from edge_agent.daemon import Agent
+from edge_agent.agent.daemon import Agent
 from edge_agent.errors import ConfigError, FieldError, InferenceError
-from edge_agent.live_view import LiveView, print_summary
+from edge_agent.agent.live_view import LiveView, print_summary
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge_agent.bench_report import BenchResult, BenchRow, ProfileOutcome
+from edge_agent.bench.report import BenchResult, BenchRow, ProfileOutcome
 from edge_agent.clock import Clock
 from edge_agent.config import ModelConfig, ProfileConfig
 from edge_agent.errors import (

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent import __version__
+from edge_agent.cli import bench, check_config, optimize, power, profile, run_args, sim
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 EXIT_OK = 0
@@ -40,10 +41,6 @@ def _common_parser() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand registered."""
-    from edge_agent import cli_bench, cli_check_config, cli_run
-    from edge_agent.pipeline import cli_optimize
-    from edge_agent.power import cli_power, cli_profile
-    from edge_agent.sim import cli_sim
 
     common = _common_parser()
     parser = argparse.ArgumentParser(
@@ -55,13 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (
-        cli_run,
-        cli_profile,
-        cli_power,
-        cli_check_config,
-        cli_sim,
-        cli_optimize,
-        cli_bench,
+        run_args,
+        profile,
+        power,
+        check_config,
+        sim,
+        optimize,
+        bench,
     ):
         module.register(sub, common)
     return parser
