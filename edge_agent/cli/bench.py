@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.errors import ConfigError, FieldError
+from edge_agent.clock import SystemClock
+from edge_agent.errors import ConfigError, FieldError, InferenceError, ProfileError
+from edge_agent.sim.marker import is_simulated
 
 if TYPE_CHECKING:
     from edge_agent.bench.runner import ActivityGauge, BenchOptions, RunnerFactory
@@ -58,6 +60,7 @@ def resolve_model(spec: str, models_dir: Path | None = None) -> ModelChoice:
         ConfigError: neither a file nor a known name.
     """
     if spec == "demo":
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.pipeline.model_meta import bundled_demo_model
 
         return ModelChoice("demo", bundled_demo_model())
@@ -158,6 +161,7 @@ class SimulatedEngine:
     provider = "simulated"
 
     def __init__(self, root: Path, network: str, clock: Clock) -> None:
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.sim import perf_model
 
         self.root = root
@@ -169,6 +173,7 @@ class SimulatedEngine:
 
     def prepare(self, batch: int) -> float:
         """Read the GPU cap; returns the GPU activity that makes the rail read the model's W."""
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.sim import perf_model
 
         run = perf_model.simulate(self.root, self.network, batch)
@@ -178,7 +183,6 @@ class SimulatedEngine:
 
     def run(self, batch: int) -> None:
         """Take the batch's time."""
-        from edge_agent.errors import InferenceError
 
         now = self._clock.monotonic()
         # A GPU runs batches queued back to back without waiting for the host to wake up, so
@@ -204,6 +208,7 @@ def _runner_factory(
     models_dir: Path,
     clock: Clock,
 ) -> RunnerFactory:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.bench.runner import BatchRunner, OrtRunner
 
     if choice.network is not None and sim_root is not None:
@@ -227,6 +232,7 @@ def _runner_factory(
         )
     scale = None
     if sim_root is not None:
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.sim.perf_model import time_scale
 
         def scale() -> float:
@@ -241,6 +247,7 @@ def _runner_factory(
 @contextlib.contextmanager
 def power_model(root: Path, clock: Clock, gauge: ActivityGauge) -> Any:
     """Run a simulated board's power model with the engine's activity as its load."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.sim.power_model import PowerModel
 
     model = PowerModel(root, clock, busy=gauge.get)
@@ -252,24 +259,16 @@ def power_model(root: Path, clock: Clock, gauge: ActivityGauge) -> Any:
         model.join(timeout_s=5.0)
 
 
-def is_simulated_tree(root: Path) -> bool:
-    """True when ``root`` holds a board written by ``edge-agent sim create``."""
-    from edge_agent.sim.tree import MARKER
-
-    return (root / MARKER).is_file()
-
-
 def _usage(field: str, message: str) -> ConfigError:
     return ConfigError([FieldError(field, message)])
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.bench.runner import ActivityGauge, Bench, BenchOptions
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.bench.report import print_report, result_dict
-    from edge_agent.clock import SystemClock
-    from edge_agent.errors import InferenceError, ProfileError
-    from edge_agent.hardware.root import Root
+    from edge_agent.bench.runner import ActivityGauge, Bench, BenchOptions
     from edge_agent.cli.profile import default_state_dir
+    from edge_agent.hardware.root import Root
 
     if args.duration <= 0:
         raise _usage("--duration", "must be > 0")
@@ -285,6 +284,7 @@ def _handle(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         root = Path(args.root)
         if args.sim:
+            # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
             from edge_agent.sim import board_names, create_board
 
             if args.sim not in board_names():
@@ -294,7 +294,7 @@ def _handle(args: argparse.Namespace) -> int:
             folder = Path(tempfile.mkdtemp(prefix=f"edge-agent-bench-{args.sim}-"))
             stack.callback(shutil.rmtree, folder, ignore_errors=True)
             root = create_board(args.sim, folder).root
-        sim_root = root if args.sim or is_simulated_tree(root) else None
+        sim_root = root if args.sim or is_simulated(root) else None
         state_dir = args.state_dir or default_state_dir(root)
         models_dir = args.models_dir or state_dir / "models"
         choice = resolve_model(args.model, models_dir)

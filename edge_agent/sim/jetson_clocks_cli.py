@@ -11,8 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import sysfs
 from edge_agent.sim.boards import BoardSpec, get_board
+from edge_agent.sim.marker import board_name
+from edge_agent.sim.nvpmodel_cli import CONF, _conf_file, _current_mode
 
 DEFAULT_STORE = "/root/l4t_dfs.conf"
 
@@ -45,8 +48,6 @@ def _fan_pwm(root: Path, spec: BoardSpec) -> Path:
 
 def show(root: Path, spec: BoardSpec) -> list[str]:
     """The lines of ``jetson_clocks --show`` for the tree as it is now."""
-    from edge_agent.hardware.nvpmodel import parse_conf
-    from edge_agent.sim.nvpmodel_cli import CONF, _conf_file, _current_mode
 
     lines = [f"SOC family:{spec.soc_family}  Machine:{spec.model}"]
     online = sysfs.online_cpus(root, spec)
@@ -169,8 +170,6 @@ def main(argv: list[str] | None, root: Path) -> int:
     parser.add_argument("--store", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     parser.add_argument("--restore", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    from edge_agent.sim.tree import board_name
-
     spec = get_board(board_name(root))
     if args.show:
         for line in show(root, spec):

@@ -23,6 +23,7 @@ from pathlib import Path
 from edge_agent.clock import Clock
 from edge_agent.sim import sysfs
 from edge_agent.sim.boards import get_board
+from edge_agent.sim.marker import board_name
 from edge_agent.sim.rails import write_rail
 from edge_agent.sim.spec import BoardSpec, PowerParams
 
@@ -243,6 +244,4 @@ class PowerModel:
 
 
 def _spec_of(root: Path) -> BoardSpec:
-    from edge_agent.sim.tree import board_name
-
     return get_board(board_name(root))

@@ -18,9 +18,11 @@ from edge_agent import __version__
 from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import rails, sysfs
 from edge_agent.sim.boards import BoardSpec, get_board
+from edge_agent.sim.marker import MARKER, board_name
+from edge_agent.sim.nvpmodel_cli import apply_mode, status_text
+from edge_agent.sim.power_model import rail_powers_mw, rail_readings, read_state
 from edge_agent.sim.sysfs import board_path, link, put
 
-MARKER = "sim/board.json"
 RO, RW = 0o444, 0o644
 SOC_IDS = {"tegra186": 24, "tegra194": 25, "tegra234": 35}
 DEVFREQ_GOVERNORS = "wmark_active nvhost_podgov userspace performance simple_ondemand"
@@ -40,16 +42,6 @@ except ImportError:
     from edge_agent.sim.{module} import main
 sys.exit(main(sys.argv[1:], ROOT))
 '''
-
-
-def board_name(root: Path) -> str:
-    """The board a simulated tree was created as (from ``sim/board.json``).
-
-    Raises:
-        FileNotFoundError: ``root`` is not a simulated board.
-    """
-    data = json.loads((Path(root) / MARKER).read_text(encoding="utf-8"))
-    return str(data["board"])
 
 
 class SimBoard:
@@ -297,8 +289,6 @@ def _nvpmodel(root: Path, spec: BoardSpec) -> None:
 
 def _boot(root: Path, spec: BoardSpec) -> None:
     """Bring the board up as nvpmodel.service would: default mode applied, rails settled."""
-    from edge_agent.sim.nvpmodel_cli import apply_mode, status_text
-    from edge_agent.sim.power_model import rail_powers_mw, rail_readings, read_state
 
     conf = parse_conf(spec.conf_text)
     apply_mode(root, spec, conf, conf.default_mode)

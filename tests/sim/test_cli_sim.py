@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli.main import main
-from edge_agent.sim.tree import board_name
+from edge_agent.sim.marker import board_name
 
 
 def test_create_writes_a_board(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

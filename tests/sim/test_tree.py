@@ -11,7 +11,7 @@ import pytest
 from edge_agent.hardware.nvpmodel import Nvpmodel, parse_conf
 from edge_agent.hardware.root import Root
 from edge_agent.sim import BOARDS, SimBoard, board_names, create_board
-from edge_agent.sim.tree import board_name
+from edge_agent.sim.marker import board_name
 from tests.sim.conftest import run_tool
 
 
