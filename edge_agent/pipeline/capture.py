@@ -28,7 +28,8 @@ import numpy as np
 
 from edge_agent.clock import Clock
 from edge_agent.config import CameraConfig, redact_uri
-from edge_agent.errors import HardwareError
+from edge_agent.pipeline.source_error import SourceUnavailable
+from edge_agent.pipeline.synthetic import synthetic_frames
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,6 @@ class SourceStats:
     decode_errors: int
     reconnects: int
     last_error: str | None
-
-
-class SourceUnavailable(HardwareError):
-    """A camera could not be opened or stopped delivering frames."""
 
 
 def gstreamer_available() -> bool:
@@ -375,7 +372,6 @@ class Source:
         parts = urlsplit(self.config.uri)
         kind = parts.netloc or parts.path.strip("/")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        from edge_agent.pipeline.synthetic import synthetic_frames
 
         frames = synthetic_frames(kind, query, self.config)
         self._set_state("up")

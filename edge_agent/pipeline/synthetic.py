@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from edge_agent.config import CameraConfig
-from edge_agent.pipeline.capture import SourceUnavailable
+from edge_agent.pipeline.model_meta import load_holdout
+from edge_agent.pipeline.source_error import SourceUnavailable
 
 
 def synthetic_frames(
@@ -40,7 +41,6 @@ def synthetic_frames(
 
 
 def _digit_frames(size: int, loop: bool) -> Iterator[tuple[np.ndarray, str | None]]:
-    from edge_agent.pipeline.model_meta import load_holdout
 
     images, labels = load_holdout()
     # Nearest-neighbour upscaling by an integer factor keeps every 8x8 value exact, so an
