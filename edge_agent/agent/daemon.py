@@ -23,12 +23,13 @@ from types import FrameType
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.agent.parts import AgentParts, PipelineHooks
+from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.agent.parts import AgentParts
+from edge_agent.agent.result_stats import ResultStats, StatsSnapshot
+from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
-from edge_agent.agent.result_stats import ResultStats, StatsSnapshot
-from edge_agent.agent.sdnotify import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -243,10 +244,3 @@ def check_state_dir(path: Path) -> None:
         raise ConfigError(
             [FieldError("state_dir", f"{path} is not writable ({err.strerror})")]
         ) from err
-
-
-def run_from_args(args: Any) -> int:
-    """``edge-agent run``: load config, optionally start a simulated board, run."""
-    from edge_agent.cli.run import run_command
-
-    return run_command(args)

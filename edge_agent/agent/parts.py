@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.clock import Clock, SystemClock
+from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
+from edge_agent.agent.result_stats import ResultStats
+from edge_agent.agent.sdnotify import Notifier
+from edge_agent.agent.watchdog import Watchdog
+from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import (
     ConfigError,
@@ -25,61 +27,25 @@ from edge_agent.errors import (
 )
 from edge_agent.hardware.board import BoardInfo, detect_board
 from edge_agent.hardware.root import Root
-from edge_agent.agent.result_stats import ResultStats
-from edge_agent.agent.sdnotify import Notifier
+from edge_agent.pipeline.runner import Pipeline
+from edge_agent.power.ledger import EnergyLedger
+from edge_agent.power.monitor import open_monitor
+from edge_agent.power.profile_apply import ProfileController
+from edge_agent.power.sampler import Sampler
+from edge_agent.telemetry.broker import EmbeddedBroker
+from edge_agent.telemetry.commands import ProfileCommandHandler
+from edge_agent.telemetry.ha_discovery import HaDiscovery
+from edge_agent.telemetry.mqtt_link import MqttLink
+from edge_agent.telemetry.outbox import Outbox
+from edge_agent.telemetry.publisher import Publisher
+from edge_agent.telemetry.topics import Topics
 
 if TYPE_CHECKING:
     from edge_agent.pipeline.result import Result
-    from edge_agent.pipeline.runner import Pipeline
-    from edge_agent.power.ledger import EnergyLedger
-    from edge_agent.power.profile_apply import ProfileController
-    from edge_agent.power.sampler import Sampler
-    from edge_agent.agent.reporting import Reporter
-    from edge_agent.telemetry.broker import EmbeddedBroker
-    from edge_agent.telemetry.commands import ProfileCommandHandler
-    from edge_agent.telemetry.mqtt_link import MqttLink
-    from edge_agent.telemetry.publisher import Publisher
-    from edge_agent.telemetry.topics import Topics
-    from edge_agent.agent.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
 PROFILE_REFRESH_S = 5.0
-
-
-@dataclass
-class PipelineHooks:
-    """What the environment (a simulated board) adds to the pipeline.
-
-    ``latency_scale`` stretches engine time by the simulated clock ratio. The engine's busy
-    fraction over a recent window feeds the simulated power model and the ``engine`` load in
-    telemetry; reading it never resets anything, so both can ask.
-    """
-
-    latency_scale: Callable[[], float] | None = None
-    clock: Clock = field(default_factory=SystemClock)
-    window_s: float = 0.5
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _batches: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=16384))
-
-    def record_batch(self, start: float, end: float) -> None:
-        with self._lock:
-            self._batches.append((start, end))
-
-    def busy_fraction_at(self, now: float, window_s: float | None = None) -> float:
-        """Engine busy time within ``[now - window_s, now]`` over the window, in [0, 1]."""
-        span = self.window_s if window_s is None else window_s
-        low = now - span
-        with self._lock:
-            busy = sum(
-                max(0.0, min(end, now) - max(start, low))
-                for start, end in self._batches
-                if end > low
-            )
-        return min(1.0, busy / span) if span > 0 else 0.0
-
-    def busy_fraction(self) -> float:
-        return self.busy_fraction_at(self.clock.monotonic())
 
 
 class AgentParts:
@@ -139,15 +105,15 @@ class AgentParts:
         self._start_power()
         self._start_mqtt()
         # The reporter prices results, so it exists before the first one can arrive.
-        from edge_agent.agent.reporting import Reporter
 
-        self.reporter = Reporter(self, self.config.telemetry, self.clock)
+        self.reporter = Reporter(
+            self._report_inputs(), self.config.telemetry, self.clock, on_report=self._on_report
+        )
         self.pipeline = self._build_pipeline(self.config)
         self.pipeline.start()
         self._start_reporting()
 
     def _start_profiles(self) -> None:
-        from edge_agent.power.profile_apply import ProfileController
 
         try:
             controller = ProfileController(
@@ -178,9 +144,6 @@ class AgentParts:
             logger.error("%s; running on the current profile", self.profile_error)
 
     def _start_power(self) -> None:
-        from edge_agent.power.ledger import EnergyLedger
-        from edge_agent.power.monitor import open_monitor
-        from edge_agent.power.sampler import Sampler
 
         cfg = self.config.power
         monitor, self.monitor_reason = open_monitor(cfg.monitor, self.root, self.clock)
@@ -207,11 +170,6 @@ class AgentParts:
                 )
 
     def _start_mqtt(self) -> None:
-        from edge_agent.telemetry.commands import ProfileCommandHandler
-        from edge_agent.telemetry.mqtt_link import MqttLink
-        from edge_agent.telemetry.outbox import Outbox
-        from edge_agent.telemetry.publisher import Publisher
-        from edge_agent.telemetry.topics import Topics
 
         mqtt = self.config.mqtt
         if mqtt.host == "embedded":
@@ -240,8 +198,6 @@ class AgentParts:
         self.commands.start()
         self.commands.report(self.current_profile(), self.profile_error)
         if mqtt.ha_discovery:
-            from edge_agent.telemetry.ha_discovery import HaDiscovery
-
             model = self.board.model if self.board is not None else "Jetson"
             HaDiscovery(
                 self.topics, self.link, mqtt.ha_prefix, self.version, self._profile_names(), model
@@ -250,7 +206,6 @@ class AgentParts:
         self.publisher.start()
 
     def _start_embedded_broker(self) -> Any:
-        from edge_agent.telemetry.broker import EmbeddedBroker
 
         port = self.config.mqtt.port
         self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
@@ -264,7 +219,6 @@ class AgentParts:
         return self.config.mqtt.model_copy(update={"host": "127.0.0.1", "port": self.broker.port})
 
     def _build_pipeline(self, config: AgentConfig) -> Pipeline:
-        from edge_agent.pipeline.runner import Pipeline
 
         return Pipeline(
             config.cameras,
@@ -278,7 +232,6 @@ class AgentParts:
         )
 
     def _start_reporting(self) -> None:
-        from edge_agent.agent.watchdog import Watchdog
 
         assert self.reporter is not None
         self.reporter.start()
@@ -419,9 +372,24 @@ class AgentParts:
         return f"profile {self.current_profile() or 'n/a'}, {snap.recent_fps:.1f} fps, {watts}"
 
     def summary(self) -> dict[str, Any]:
-        from edge_agent.agent.reporting import build_summary
+        return build_summary(self._report_inputs(), self.outbox_stats())
 
-        return build_summary(self)
+    def _report_inputs(self) -> ReportInputs:
+        return ReportInputs(
+            stats=self.stats,
+            ledger=self.ledger,
+            sampler=self.sampler,
+            publisher=self.publisher,
+            root=self.root,
+            busy_fraction_at=lambda now, span: self.hooks.busy_fraction_at(now, span),
+            pipeline=lambda: self.pipeline,
+            profile=self.current_profile,
+            profile_error=self.profile_error,
+            monitor_reason=self.monitor_reason,
+        )
+
+    def _on_report(self, _payload: dict[str, Any]) -> None:
+        self.notifier.status(self.status_line())
 
     def banner(self) -> dict[str, str]:
         info = self.pipeline.engine_info() if self.pipeline is not None else {}

@@ -8,49 +8,47 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from edge_agent.agent.periodic import PeriodicThread
+from edge_agent.agent.result_stats import StatsSnapshot
 from edge_agent.clock import Clock
 from edge_agent.config import TelemetryConfig
 from edge_agent.errors import HardwareError
-from edge_agent.agent.periodic import PeriodicThread
-from edge_agent.agent.result_stats import StatsSnapshot
+from edge_agent.hardware.clocks import find_gpu_devfreq, list_cpus, read_gpu
+from edge_agent.hardware.thermal import read_thermal_zones
+from edge_agent.telemetry.payloads import result_payload, telemetry_payload
 
 if TYPE_CHECKING:
-    from edge_agent.agent.parts import PipelineHooks
+    from edge_agent.agent.result_stats import ResultStats
     from edge_agent.hardware.root import Root
     from edge_agent.pipeline.result import Result
     from edge_agent.pipeline.runner import Pipeline
     from edge_agent.power.ledger import EnergyLedger
     from edge_agent.power.sampler import Sampler
-    from edge_agent.agent.result_stats import ResultStats
-    from edge_agent.agent.sdnotify import Notifier
     from edge_agent.telemetry.publisher import Publisher
 
 
-class TelemetrySources(Protocol):
-    """Exactly what the reporter reads from the running agent.
+@dataclass(frozen=True)
+class ReportInputs:
+    """The collaborators the reporter reads, handed over one by one (never the whole agent).
 
-    The pipeline, sampler and publisher can be absent (no power monitor) or replaced (reload),
-    so they are read at each use.
+    The pipeline is replaced on reload and the profile is re-read from the board, so both are
+    callables asked at each use.
     """
 
-    root: Root
     stats: ResultStats
-    hooks: PipelineHooks
-    notifier: Notifier
     ledger: EnergyLedger | None
     sampler: Sampler | None
     publisher: Publisher | None
-    pipeline: Pipeline | None
+    root: Root
+    busy_fraction_at: Callable[[float, float], float]
+    pipeline: Callable[[], Pipeline | None]
+    profile: Callable[[], str | None]
     profile_error: str | None
     monitor_reason: str
-
-    def current_profile(self) -> str | None: ...
-
-    def status_line(self) -> str: ...
-
-    def outbox_stats(self) -> dict[str, Any] | None: ...
 
 
 logger = logging.getLogger(__name__)
@@ -61,8 +59,16 @@ FIRST_REPORT_S = 1.0
 class Reporter:
     """Publishes telemetry on its own thread and prices each result in energy."""
 
-    def __init__(self, parts: TelemetrySources, config: TelemetryConfig, clock: Clock) -> None:
-        self._parts = parts
+    def __init__(
+        self,
+        inputs: ReportInputs,
+        config: TelemetryConfig,
+        clock: Clock,
+        *,
+        on_report: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._in = inputs
+        self._on_report = on_report
         self._config = config
         self._clock = clock
         self._interval_s = config.interval_s
@@ -71,7 +77,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._last_mono = clock.monotonic()
         self._last_results = 0
-        self._profile: str | None = parts.current_profile()
+        self._profile: str | None = inputs.profile()
         self._batch_mj: float | None = None
         self.last_telemetry: dict[str, Any] | None = None
 
@@ -100,7 +106,7 @@ class Reporter:
     # -- per batch / per result ------------------------------------------------------------
     def record_batch(self, start: float, end: float, count: int) -> None:
         """Price a finished batch; its results carry the per-result share (an estimate)."""
-        ledger = self._parts.ledger
+        ledger = self._in.ledger
         share = None
         if ledger is not None and count > 0:
             share = ledger.batch_energy(start, end, count).per_result_mj
@@ -109,7 +115,6 @@ class Reporter:
 
     def result_payload(self, result: Result) -> dict[str, Any]:
         """The MQTT result body; ``energy_mj`` is the batch's energy share, an estimate."""
-        from edge_agent.telemetry.payloads import result_payload
 
         with self._lock:
             share = self._batch_mj
@@ -134,22 +139,20 @@ class Reporter:
     # -- telemetry -------------------------------------------------------------------------
     def step(self, now: float) -> dict[str, Any]:
         """Build and publish one telemetry message for the window since the last one."""
-        from edge_agent.telemetry.payloads import telemetry_payload
 
-        parts = self._parts
+        inputs = self._in
+        pipeline = inputs.pipeline()
         self._steps += 1
-        self._profile = parts.current_profile()
-        snap = parts.stats.snapshot()
+        self._profile = inputs.profile()
+        snap = inputs.stats.snapshot()
         with self._lock:
             start, results_before = self._last_mono, self._last_results
             self._last_mono, self._last_results = now, snap.results
         inferences = snap.results - results_before
         energy = self._energy(start, now, inferences)
-        pipeline_stats: dict[str, Any] = (
-            parts.pipeline.stats() if parts.pipeline is not None else {}
-        )
-        outbox = parts.publisher.stats() if parts.publisher is not None else None
-        events = parts.sampler.drain_events() if parts.sampler is not None else []
+        pipeline_stats: dict[str, Any] = pipeline.stats() if pipeline is not None else {}
+        outbox = inputs.publisher.stats() if inputs.publisher is not None else None
+        events = inputs.sampler.drain_events() if inputs.sampler is not None else []
         power = energy["power"]
         payload = telemetry_payload(
             ts=self._clock.wall(),
@@ -174,13 +177,14 @@ class Reporter:
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
             results=snap.results,
-            profile_error=parts.profile_error,
-            engine=_engine(parts.pipeline),
+            profile_error=inputs.profile_error,
+            engine=_engine(pipeline),
         )
         self.last_telemetry = payload
-        if parts.publisher is not None:
-            parts.publisher.publish_telemetry(payload)
-        parts.notifier.status(parts.status_line())
+        if inputs.publisher is not None:
+            inputs.publisher.publish_telemetry(payload)
+        if self._on_report is not None:
+            self._on_report(payload)
         return payload
 
     def publish_final(self) -> None:
@@ -188,7 +192,7 @@ class Reporter:
 
     def _energy(self, start: float, end: float, inferences: int) -> dict[str, Any]:
         """Board energy over exactly ``[start, end]`` and the MLPerf efficiency figures."""
-        ledger = self._parts.ledger
+        ledger = self._in.ledger
         empty: dict[str, Any] = {
             "power": None,
             "energy_j": None,
@@ -202,7 +206,7 @@ class Reporter:
         if window.no_data or window.energy_j is None or window.avg_w is None:
             return empty
         rails: dict[str, tuple[float | None, float | None, float]] = {}
-        latest = self._parts.sampler.latest() if self._parts.sampler is not None else None
+        latest = self._in.sampler.latest() if self._in.sampler is not None else None
         if latest is not None and self._config.include_rails:
             for rail in latest.rails:
                 if rail.name in latest.offline:
@@ -223,9 +227,8 @@ class Reporter:
 
     def _clocks(self) -> dict[str, float]:
         """Current clocks, units in the names: ``gpu_hz``, ``gpu_max_hz``, ``cpuN_max_khz``."""
-        from edge_agent.hardware.clocks import find_gpu_devfreq, list_cpus, read_gpu
 
-        root = self._parts.root
+        root = self._in.root
         out: dict[str, float] = {}
         try:
             dev = find_gpu_devfreq(root)
@@ -242,34 +245,32 @@ class Reporter:
 
     def _loads(self) -> dict[str, float]:
         """Busy fractions 0..1: the GPU (devfreq ``load``) and the engine."""
-        from edge_agent.hardware.clocks import find_gpu_devfreq, read_gpu
 
         out: dict[str, float] = {}
         try:
-            dev = find_gpu_devfreq(self._parts.root)
-            load = None if dev is None else read_gpu(self._parts.root, dev).load_permille
+            dev = find_gpu_devfreq(self._in.root)
+            load = None if dev is None else read_gpu(self._in.root, dev).load_permille
         except HardwareError:
             load = None
         if load is not None:
             out["gpu"] = round(load / 1000, 3)
         now = self._clock.monotonic()
-        out["engine"] = round(self._parts.hooks.busy_fraction_at(now, self._interval_s), 3)
+        out["engine"] = round(self._in.busy_fraction_at(now, self._interval_s), 3)
         return out
 
     def _temps(self) -> dict[str, float]:
         """Online thermal zones in degrees C (offline zones are left out, not zero)."""
-        from edge_agent.hardware.thermal import read_thermal_zones
 
         return {
             z.name: z.temp_c
-            for z in read_thermal_zones(self._parts.root)
+            for z in read_thermal_zones(self._in.root)
             if z.online and z.temp_c is not None
         }
 
     def _notes(self) -> list[str]:
         notes = []
-        if self._parts.profile_error:
-            notes.append(f"profile: {self._parts.profile_error}")
+        if self._in.profile_error:
+            notes.append(f"profile: {self._in.profile_error}")
         return notes
 
 
@@ -321,18 +322,19 @@ def total_dropped(stats: dict[str, Any]) -> int:
     return sum(v for k, v in _drops(stats).items() if not k.endswith(".decode_errors"))
 
 
-def build_summary(parts: TelemetrySources) -> dict[str, Any]:
+def build_summary(inputs: ReportInputs, outbox: dict[str, Any] | None) -> dict[str, Any]:
     """The run summary printed at exit (``--json``: one object on the last stdout line)."""
-    snap = parts.stats.snapshot()
-    info = parts.pipeline.engine_info() if parts.pipeline is not None else {}
-    pipeline_stats = parts.pipeline.stats() if parts.pipeline is not None else {}
+    snap = inputs.stats.snapshot()
+    pipeline = inputs.pipeline()
+    info = pipeline.engine_info() if pipeline is not None else {}
+    pipeline_stats = pipeline.stats() if pipeline is not None else {}
     # MLPerf: power only inside the measured window, here the first to the last result, so
     # model loading and shutdown are not charged to inference.
     avg_w = energy_j = dynamic_mj = None
     inferences = max(0, snap.results - 1)
     first, last = snap.first_result_mono, snap.last_result_mono
-    if parts.ledger is not None and first is not None and last is not None and last > first:
-        window = parts.ledger.window(first, last)
+    if inputs.ledger is not None and first is not None and last is not None and last > first:
+        window = inputs.ledger.window(first, last)
         if not window.no_data:
             avg_w, energy_j = window.avg_w, window.energy_j
             if window.dynamic_energy_j is not None and inferences:
@@ -350,10 +352,10 @@ def build_summary(parts: TelemetrySources) -> dict[str, Any]:
         "mj_per_inference": None if mj is None else round(mj, 4),
         "dynamic_mj_per_inference": None if dynamic_mj is None else round(dynamic_mj, 4),
         "dropped": total_dropped(pipeline_stats),
-        "profile": parts.current_profile(),
+        "profile": inputs.profile(),
         "provider": info.get("provider"),
         "model": info.get("model"),
         "accuracy": None if snap.accuracy is None else round(snap.accuracy, 4),
-        "power_source": parts.monitor_reason,
-        "outbox": parts.outbox_stats(),
+        "power_source": inputs.monitor_reason,
+        "outbox": outbox,
     }

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from edge_agent.clock import Clock
 from edge_agent.agent.periodic import PeriodicThread
 from edge_agent.agent.result_stats import pipeline_healthy
 from edge_agent.agent.sdnotify import Notifier
+from edge_agent.clock import Clock
 
 
 class ProgressSource(Protocol):

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_agent.errors import ConfigError
+
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``check-config`` subcommand."""
@@ -21,8 +23,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.config import load_config
-    from edge_agent.errors import ConfigError
 
     try:
         config = load_config(args.file)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.cli import bench, check_config, optimize, power, profile, run_args, sim
+from edge_agent.cli import bench, check_config, optimize, power, profile, run, sim
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 EXIT_OK = 0
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (
-        run_args,
+        run,
         profile,
         power,
         check_config,

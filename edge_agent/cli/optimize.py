@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edge_agent.errors import ConfigError, FieldError
+
 DEMO = "demo"
 
 
@@ -49,7 +51,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.errors import ConfigError, FieldError
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.pipeline.model_meta import bundled_demo_model
     from edge_agent.pipeline.optimize import optimize_model
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
+
+from edge_agent.clock import SystemClock
+from edge_agent.errors import EdgeAgentError, ProfileError
 
 if TYPE_CHECKING:
     from edge_agent.clock import Clock
@@ -53,7 +58,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.clock import SystemClock
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.root import Root
     from edge_agent.power.monitor import open_monitor
 
@@ -81,6 +86,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 def board_name(root: Root) -> str:
     """The device-tree model, or ``"unknown"``."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.board import detect_board
 
     return detect_board(root).model or "unknown"
@@ -153,6 +159,7 @@ def _one_shot(args: argparse.Namespace, root: Root, monitor: PowerMonitor, why: 
 
 
 def _start(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock, span_s: float) -> Sampler:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.sampler import Sampler
 
     interval_s = args.interval_ms / 1000.0
@@ -163,8 +170,8 @@ def _start(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock, span_s
 
 
 def _sampled(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock) -> int:
-    import threading
 
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 
     sampler = _start(args, monitor, clock, args.duration)
@@ -259,6 +266,7 @@ class _ModeReader:
     """
 
     def __init__(self, root: Root, clock: Clock) -> None:
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.hardware.nvpmodel import Nvpmodel
 
         self._root = root
@@ -268,7 +276,6 @@ class _ModeReader:
         self._name = "n/a"
 
     def name(self) -> str:
-        from edge_agent.errors import EdgeAgentError
 
         now = self._clock.monotonic()
         if self._at is not None and now - self._at < _MODE_REFRESH_S:
@@ -281,10 +288,9 @@ class _ModeReader:
         return self._name
 
     def _profile(self) -> str:
-        import os
 
+        # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.config import ProfileConfig, default_state_dir
-        from edge_agent.errors import ProfileError
         from edge_agent.power.profile_apply import ProfileController
 
         mode = self._nvp.query().name if self._nvp.available() else None
@@ -302,11 +308,11 @@ class _ModeReader:
 
 
 def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
-    import threading
 
     from rich.console import Console
     from rich.live import Live
 
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 
     sampler = _start(args, monitor, clock, 12.0)

@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.clock import SystemClock
+from edge_agent.errors import HardwareError, ProfileError, RebootRequired
+
 if TYPE_CHECKING:
     from edge_agent.hardware.root import Root
     from edge_agent.power.profile_apply import ApplyReport, CurrentProfile, ProfileController
@@ -55,13 +58,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def default_state_dir(root: Path) -> Path:
     """``$STATE_DIRECTORY`` (systemd; first entry), else ``<root>/var/lib/edge-agent``."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.config import default_state_dir as from_env
 
     return from_env(root, os.environ)
 
 
 def _controller(args: argparse.Namespace, root: Root) -> ProfileController:
-    from edge_agent.clock import SystemClock
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.config import ProfileConfig, load_config
     from edge_agent.power.profile_apply import ProfileController
 
@@ -78,7 +82,7 @@ def _controller(args: argparse.Namespace, root: Root) -> ProfileController:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from edge_agent.errors import HardwareError, ProfileError, RebootRequired
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.root import Root
 
     root = Root(Path(args.root))
@@ -106,6 +110,7 @@ def _mhz(value: int | str) -> str:
 
 
 def _caps_text(caps: ClockCaps) -> str:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.clocks import format_cpu_range
 
     parts: list[str] = []
@@ -142,6 +147,7 @@ def _list(controller: ProfileController, *, as_json: bool) -> int:
 
 
 def _show(current: CurrentProfile, *, as_json: bool) -> int:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.clocks import format_cpu_range
 
     if as_json:

@@ -1,8 +1,11 @@
 """``edge-agent run``: config, optional simulated board, live view and the summary.
 
-This is the CLI's ``--sim`` path, the one place outside tests and tools that imports
+This is the CLI's ``--sim`` path, one of the places outside tests and tools that imports
 ``edge_agent.sim``: it creates a simulated board, starts its power model and hands the
 daemon the board's root plus the engine-time stretch for the current clocks.
+
+The agent, config and simulator modules are imported inside the functions that use them:
+they pull in pydantic, numpy and rich, and ``edge-agent --help`` should not pay for them.
 """
 
 from __future__ import annotations
@@ -14,16 +17,35 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_agent.agent.parts import PipelineHooks
 from edge_agent.clock import SystemClock
-from edge_agent.config import AgentConfig, parse_yaml, validate_config
-from edge_agent.agent.daemon import Agent
 from edge_agent.errors import ConfigError, FieldError, InferenceError
-from edge_agent.agent.live_view import LiveView, print_summary
+
+if TYPE_CHECKING:
+    from edge_agent.agent.daemon import Agent
+    from edge_agent.agent.hooks import PipelineHooks
+    from edge_agent.config import AgentConfig
 
 logger = logging.getLogger(__name__)
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``run`` subcommand."""
+    parser = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the agent in the foreground",
+        description="Run the agent: capture, infer, measure power, publish over MQTT.",
+    )
+    parser.add_argument("--config", type=Path, help="agent config YAML (default: the demo)")
+    parser.add_argument("--sim", metavar="BOARD", help="run on a simulated board")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--state-dir", type=Path, help="override state_dir")
+    parser.add_argument("--no-live", action="store_true", help="no live status view")
+    parser.set_defaults(func=run_command)
+
 
 DEMO_BROKER_PORT = 1883
 
@@ -45,6 +67,8 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
     Raises:
         ConfigError: the file or the result is invalid (the CLI exits 2).
     """
+    from edge_agent.config import parse_yaml, validate_config  # pydantic: keeps --help fast
+
     if args.config is not None:
         try:
             text = args.config.read_text(encoding="utf-8")
@@ -78,6 +102,8 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
 @contextlib.contextmanager
 def simulated_board(board: str, clock: SystemClock) -> Iterator[tuple[Path, PipelineHooks]]:
     """Create a simulated board in a throwaway folder and run its power model."""
+    # The simulator and the agent (pydantic, numpy): only a --sim run pays for them.
+    from edge_agent.agent.hooks import PipelineHooks
     from edge_agent.sim import create_board
     from edge_agent.sim.perf_model import time_scale
     from edge_agent.sim.power_model import PowerModel
@@ -97,18 +123,17 @@ def simulated_board(board: str, clock: SystemClock) -> Iterator[tuple[Path, Pipe
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the agent in the foreground; returns the exit code."""
-    config = build_config(args)  # validate before touching hardware or the simulator
-    if args.sim:
-        from edge_agent.sim import board_names
+    # The agent pulls in pydantic, numpy and rich: keeps --help fast.
+    from edge_agent.agent.daemon import Agent
+    from edge_agent.agent.hooks import PipelineHooks
+    from edge_agent.agent.live_view import LiveView, print_summary
+    from edge_agent.sim import board_names
 
-        if args.sim not in board_names():
-            raise ConfigError(
-                [
-                    FieldError(
-                        "--sim", f"unknown board {args.sim!r}; valid: {', '.join(board_names())}"
-                    )
-                ]
-            )
+    config = build_config(args)  # validate before touching hardware or the simulator
+    if args.sim and args.sim not in board_names():
+        raise ConfigError(
+            [FieldError("--sim", f"unknown board {args.sim!r}; valid: {', '.join(board_names())}")]
+        )
     clock = SystemClock()
     with contextlib.ExitStack() as stack:
         hooks = PipelineHooks()

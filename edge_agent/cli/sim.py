@@ -37,6 +37,7 @@ def _usage(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.sim.boards import BOARDS, board_names
 
     for name in board_names():
@@ -47,6 +48,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.hardware.nvpmodel import parse_conf
     from edge_agent.sim.boards import BOARDS, board_names
     from edge_agent.sim.tree import create_board

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.agent.parts import PipelineHooks
-from edge_agent.config import AgentConfig, validate_config
 from edge_agent.agent.daemon import Agent, Supervisor
+from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.config import AgentConfig, validate_config
 from edge_agent.errors import ConfigError
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.agent.parts import PipelineHooks
+from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.clock import FakeClock
 
 

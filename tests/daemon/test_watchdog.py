@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.clock import FakeClock
 from edge_agent.agent.sdnotify import Notifier
 from edge_agent.agent.watchdog import Watchdog
+from edge_agent.clock import FakeClock
 
 
 class StandInPipeline:
