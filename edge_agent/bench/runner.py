@@ -36,6 +36,7 @@ from edge_agent.errors import (
 )
 from edge_agent.hardware.board import detect_board
 from edge_agent.hardware.root import Root
+from edge_agent.pipeline.engine import Engine
 from edge_agent.power.ledger import EnergyLedger
 from edge_agent.power.monitor import open_monitor
 from edge_agent.power.profile_apply import ProfileController
@@ -109,7 +110,6 @@ class OrtRunner:
         max_batch: int,
         latency_scale: Callable[[], float] | None = None,
     ) -> None:
-        from edge_agent.pipeline.engine import Engine
 
         config = ModelConfig.model_validate({"path": model_path, "precision": precision})
         self._engine = Engine(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.runner import ActivityGauge, BatchRunner, Bench, BenchOptions
 from edge_agent.bench.report import BenchRow, best_batch, clocks_text, result_dict
+from edge_agent.bench.runner import ActivityGauge, BatchRunner, Bench, BenchOptions
 from edge_agent.cli.bench import REFERENCE_NETWORKS, parse_batches, reference_key, resolve_model
 from edge_agent.clock import SystemClock
 from edge_agent.errors import ConfigError, InferenceError
