@@ -1,5 +1,5 @@
-"""jetson_clocks: the ``--show`` parser, a runner for ``--store``/``--restore``/pin, and jtop's
-"is it on" rule read from sysfs.
+"""jetson_clocks: the ``--show`` parser, a runner for ``--store``/``--restore``/pin, and whether
+it is pinning the clocks, read from what it leaves in sysfs.
 
 Output formats are from ``shared/reference/jetson_interfaces.md`` section 3 (TX2 one-space and
 Orin two-space CPU lines).
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.errors import CommandError, HardwareError
+from edge_agent.errors import CommandError, HardwareError, SysfsError
 from edge_agent.hardware import clocks, commands
 from edge_agent.hardware.commands import CommandResult
 from edge_agent.hardware.root import Root
@@ -20,6 +20,9 @@ from edge_agent.hardware.root import Root
 logger = logging.getLogger(__name__)
 
 JETSON_CLOCKS_BIN = "usr/bin/jetson_clocks"
+CPU_DIR = "sys/devices/system/cpu"
+# jetson_clocks writes 1 here on t186/t194/t234 (shared/reference/jetson_interfaces.md s. 3).
+EMC_RATE_LOCKED = "sys/kernel/debug/bpmp/debug/clk/emc/mrq_rate_locked"
 _SOC = re.compile(r"^SOC family:\s*(\S+)(?:\s+Machine:\s*(.*?))?\s*$")
 _CPU = re.compile(r"^cpu(\d+):\s+(.*)$")
 _CLOCK = re.compile(r"^(GPU|EMC)\s+(\S+=.*)$")
@@ -128,11 +131,8 @@ def parse_show(text: str) -> JetsonClocksShow:
     return JetsonClocksShow(soc, machine, online, tuple(cpus), gpu, emc, mode, tpcs, tuple(extra))
 
 
-def is_active(root: Root) -> bool:
-    """Whether clocks are pinned, by jtop's rule: min == max for every online CPU and the GPU.
-
-    Read from sysfs (``--show`` needs root and is slow). False when nothing could be read.
-    """
+def _min_equals_max(root: Root) -> bool:
+    """jtop's rule: min == max for every online CPU and the GPU (False when nothing was read)."""
     checked = 0
     for cpu in clocks.list_cpus(root):
         if not cpu.online or cpu.min_khz is None or cpu.max_khz is None:
@@ -147,6 +147,53 @@ def is_active(root: Root) -> bool:
             return False
         checked += 1
     return checked > 0
+
+
+def _idle_states_disabled(root: Root) -> bool | None:
+    """Whether jetson_clocks' idle-state disables are in place on every online CPU.
+
+    The first state (WFI/C1) is skipped: it saves nothing and some kernels keep it. None when
+    no online CPU has a deeper state to look at.
+    """
+    seen = False
+    for cpu in clocks.list_cpus(root):
+        if not cpu.online:
+            continue
+        for state in root.glob(f"{CPU_DIR}/cpu{cpu.index}/cpuidle/state*"):
+            if state.name == "state0":
+                continue
+            try:
+                disabled = root.read_int(state / "disable") == 1
+            except SysfsError:
+                continue
+            if not disabled:
+                return False
+            seen = True
+    return True if seen else None
+
+
+def _emc_override(root: Root) -> bool | None:
+    """Whether the EMC rate is locked (debugfs, root only); None when it cannot be read."""
+    try:
+        return root.read_int(EMC_RATE_LOCKED) == 1
+    except SysfsError:
+        return None
+
+
+def is_active(root: Root) -> bool:
+    """Whether jetson_clocks is pinning the clocks, judged by what it leaves behind.
+
+    min == max on the online CPUs and the GPU (jtop's rule) is not enough: a profile whose caps
+    equal the lowest table entries leaves the same. jetson_clocks also disables the CPU idle
+    states and locks the EMC rate (``mrq_rate_locked``); at least one of those marks must be
+    readable and every readable one set. False when nothing could be read, so the agent never
+    runs jetson_clocks on a guess.
+    """
+    if not _min_equals_max(root):
+        return False
+    readable = (_idle_states_disabled(root), _emc_override(root))
+    marks = [mark for mark in readable if mark is not None]
+    return bool(marks) and all(marks)
 
 
 class JetsonClocks:

@@ -291,7 +291,7 @@ class ProfileController:
                 raise HardwareError(f"switching to {name} failed: {err}\n{text}") from err
             mismatches = verify(self.root, profile, plan.caps, plan.mode_name, after)
             if before.jetson_clocks_active and not after.jetson_clocks_active:
-                mismatches.append(Mismatch("jetson_clocks", "min == max", "active", "inactive"))
+                mismatches.append(Mismatch("jetson_clocks", "pinned", "active", "inactive"))
             if mismatches:
                 errors = self._rollback(nvp, before, jc_file, why="rollback")
                 lines = "\n  ".join(str(m) for m in mismatches)

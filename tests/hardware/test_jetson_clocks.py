@@ -1,4 +1,4 @@
-"""jetson_clocks --show parsing, the sysfs "is it on" rule, and the runner."""
+"""jetson_clocks --show parsing, the sysfs "is it on" rule (its marks), and the runner."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from edge_agent.errors import CommandError, CommandTimeout, HardwareError
 from edge_agent.hardware.jetson_clocks import (
+    EMC_RATE_LOCKED,
     JetsonClocks,
     ShowClock,
     ShowCpu,
@@ -15,7 +16,7 @@ from edge_agent.hardware.jetson_clocks import (
     parse_show,
 )
 from edge_agent.hardware.root import Root
-from tests.fakes.sysfs import make_cpus, make_executable, make_gpu_devfreq
+from tests.fakes.sysfs import make_cpus, make_executable, make_gpu_devfreq, write
 from tests.hardware.captures import CAPTURES, capture
 
 BIN = "usr/bin/jetson_clocks"
@@ -74,7 +75,9 @@ def test_show_garbage_raises() -> None:
     assert "must be run as root" in str(info.value)
 
 
-def _pinned_tree(tmp_path: Path, *, pinned: bool) -> Root:
+def _pinned_tree(
+    tmp_path: Path, *, pinned: bool, idle_disabled: bool | None = None, emc_locked: int | None = 1
+) -> Root:
     make_cpus(
         tmp_path,
         {0: (0, 3, 4, 5), 1: (1, 2)},
@@ -86,13 +89,35 @@ def _pinned_tree(tmp_path: Path, *, pinned: bool) -> Root:
     policy1 = tmp_path / "sys/devices/system/cpu/cpufreq/policy1/scaling_min_freq"
     policy1.write_text("345600\n")
     make_gpu_devfreq(tmp_path, min_hz=1300500000 if pinned else None, max_hz=1300500000)
+    if idle_disabled is not None:
+        for cpu in range(6):
+            for index, name in enumerate(("C1", "c7")):
+                state = f"sys/devices/system/cpu/cpu{cpu}/cpuidle/state{index}"
+                write(tmp_path, f"{state}/name", f"{name}\n")
+                write(tmp_path, f"{state}/disable", f"{int(idle_disabled)}\n")
+    if emc_locked is not None:
+        write(tmp_path, f"{EMC_RATE_LOCKED}", f"{emc_locked}\n")
     return Root(tmp_path)
 
 
 def test_is_active(tmp_path: Path) -> None:
-    assert is_active(_pinned_tree(tmp_path / "on", pinned=True))
-    assert not is_active(_pinned_tree(tmp_path / "off", pinned=False))
+    assert is_active(_pinned_tree(tmp_path / "on", pinned=True, idle_disabled=True))
+    assert not is_active(_pinned_tree(tmp_path / "off", pinned=False, idle_disabled=True))
     assert not is_active(Root(tmp_path / "nothing"))
+
+
+def test_is_active_needs_a_mark_jetson_clocks_leaves(tmp_path: Path) -> None:
+    # min == max alone is what caps at the table's floor leave too.
+    assert not is_active(_pinned_tree(tmp_path / "bare", pinned=True, emc_locked=None))
+    assert not is_active(_pinned_tree(tmp_path / "idle", pinned=True, idle_disabled=False))
+    assert not is_active(
+        _pinned_tree(tmp_path / "emc", pinned=True, idle_disabled=True, emc_locked=0)
+    )
+    # Either mark alone will do where the other cannot be read (debugfs is root only).
+    assert is_active(_pinned_tree(tmp_path / "emc_only", pinned=True, emc_locked=1))
+    assert is_active(
+        _pinned_tree(tmp_path / "idle_only", pinned=True, idle_disabled=True, emc_locked=None)
+    )
 
 
 def test_is_active_gpu_not_pinned(tmp_path: Path) -> None:

@@ -293,3 +293,24 @@ def test_switches_are_serialised_by_the_lock(tx2: SimBoard) -> None:
     worker.join(timeout=30)
     assert finished.is_set()
     assert results == ["maxq"]
+
+
+def test_caps_at_the_board_minimum_are_not_taken_for_jetson_clocks(tx2: SimBoard) -> None:
+    # Caps equal to the lowest table entries make min == max on every CPU and the GPU, which is
+    # jtop's rule for jetson_clocks; the CPU idle states and the EMC override say it was not.
+    floor = {"floor": CustomProfileConfig(gpu_max_hz=114750000, cpu_max_khz={"a57": 345600})}
+    ctl = controller(tx2, ProfileConfig(custom=floor))
+    assert ctl.apply("floor").verified
+    root = Root(tx2.root)
+    gpu = tx2.devfreq_dir
+    assert (gpu / "min_freq").read_text().strip() == (gpu / "max_freq").read_text().strip()
+    assert not is_active(root)
+    assert not ctl.current().jetson_clocks_active
+    report = ctl.apply("maxq")
+    assert report.verified
+    assert not (tx2.root / "var/lib/edge-agent/jetson_clocks.conf").exists()
+    assert (gpu / "min_freq").read_text().strip() == "114750000"
+    assert (gpu / "max_freq").read_text().strip() == "854250000"
+    policy0 = tx2.root / "sys/devices/system/cpu/cpufreq/policy0"
+    assert (policy0 / "scaling_min_freq").read_text() != (policy0 / "scaling_max_freq").read_text()
+    assert not ctl.current().jetson_clocks_active

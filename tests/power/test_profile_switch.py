@@ -277,3 +277,22 @@ def test_malformed_profiles_dir_file_exits_2_naming_file_and_field(
     code, _, err = cli(sim.root, "list", "--profiles-dir", str(extra), capsys=capsys)
     assert code == 2
     assert f"{bad}: profiles.eco.clocks.gpu_max_hz" in err
+
+
+def test_caps_at_the_floor_show_jetson_clocks_inactive_and_are_not_repinned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-tx2", tmp_path / "tx2")
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "profile:\n  custom:\n    floor:\n      gpu_max_hz: 114750000\n"
+        "      cpu_max_khz: {a57: 345600}\n",
+        encoding="utf-8",
+    )
+    assert cli(sim.root, "floor", "--config", str(config), capsys=capsys)[0] == 0
+    code, out, _ = cli(sim.root, "show", "--config", str(config), capsys=capsys)
+    assert code == 0
+    assert "jetson_clocks:  inactive" in out
+    assert cli(sim.root, "maxq", "--config", str(config), capsys=capsys)[0] == 0
+    assert read_int(sim.devfreq_dir / "min_freq") != read_int(sim.devfreq_dir / "max_freq")
+    assert read_int(sim.devfreq_dir / "max_freq") == 854250000
