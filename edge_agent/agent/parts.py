@@ -135,7 +135,11 @@ class AgentParts:
         if initial is None:
             return
         try:
-            report = self.profiles.apply(initial, allow_reboot=self.config.profile.allow_reboot)
+            # Unattended start: a preset that needs a reboot gets its caps inside the current
+            # mode (a WARNING names both) rather than no profile at all.
+            report = self.profiles.apply(
+                initial, allow_reboot=self.config.profile.allow_reboot, live_fallback=True
+            )
             logger.info("profile %s applied in %.0f ms", initial, report.duration_s * 1000)
             self._remember_profile(report.profile)
         except (ProfileError, HardwareError) as err:

@@ -1,8 +1,9 @@
-"""``edge-agent profile list | show [--json] | <name>``: DVFS power profiles.
+"""``edge-agent profile list | show [--json] | <name> [--live]``: DVFS power profiles.
 
-Exit codes: 0 listed/shown, or applied and verified; 1 runtime failure (reboot required,
-nvpmodel or sysfs failure, verification mismatch after rollback); 2 unknown profile or no
-profile file for this board.
+Exit codes: 0 listed/shown, or applied and verified (with ``--live``, also when a preset's
+caps were applied and verified inside the current mode instead of a mode that needs a reboot;
+a warning names both); 1 runtime failure (reboot required, nvpmodel or sysfs failure,
+verification mismatch after rollback); 2 unknown profile or no profile file for this board.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--allow-reboot",
         action="store_true",
         help="switch even when the mode needs a reboot (answers nvpmodel's prompt: reboots!)",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="when the preset's mode needs a reboot, apply its clock caps inside the current "
+        "mode instead (only where every cap is reachable there; a warning names both)",
     )
     parser.add_argument(
         "--state-dir",
@@ -92,12 +99,20 @@ def _handle(args: argparse.Namespace) -> int:
             return _list(controller, as_json=args.json)
         if args.action == "show":
             return _show(controller.current(), as_json=args.json)
-        report = controller.apply(args.action, allow_reboot=args.allow_reboot)
+        report = controller.apply(
+            args.action, allow_reboot=args.allow_reboot, live_fallback=args.live
+        )
     except ProfileError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except RebootRequired as err:
         print(f"error: {err}", file=sys.stderr)
+        if not args.live:
+            print(
+                "hint: --live applies the same clock caps inside the current mode, where they "
+                "are reachable there",
+                file=sys.stderr,
+            )
         return EXIT_RUNTIME
     except HardwareError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -179,6 +194,11 @@ def _applied(report: ApplyReport, *, as_json: bool) -> int:
     else:
         took = f"{report.duration_s * 1000:.0f} ms"
         print(f"{report.profile}: applied and verified in {took} (was {report.previous})")
+        if report.fallback_for is not None:
+            print(
+                f"  as clock caps inside {report.mode}: its mode {report.fallback_for} "
+                "needs a reboot"
+            )
         for line in report.changes or ["nothing to change"]:
             print(f"  {line}")
     if report.reboot_pending:

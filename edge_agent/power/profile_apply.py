@@ -34,6 +34,7 @@ from edge_agent.power.profile_backends import (
     SysfsBackend,
     restore_state,
 )
+from edge_agent.power.profile_fallback import live_fallback as fallback_profile
 from edge_agent.power.profile_state import (
     ApplyReport,
     ClockState,
@@ -181,8 +182,10 @@ class ProfileController:
             mode_from_status=mode_from_status,
         )
 
-    def _matches(self, profile: Profile, state: ClockState) -> bool:
+    def _matches(self, profile: Profile, state: ClockState, *, live_in: str | None = None) -> bool:
         mode = profile.nvpmodel_mode if state.mode_name is not None else None
+        if live_in is not None and live_in == state.mode_name:
+            mode = None  # its caps were applied as a live fallback inside this mode
         return not verify(self.root, profile, profile.clocks, mode, state)
 
     def _match(self, state: ClockState) -> str:
@@ -191,7 +194,11 @@ class ProfileController:
         first = [p for p in profiles if p.name == saved.get("profile")]
         # A clocks-only profile matches too many states; it counts only when it was applied.
         rest = [p for p in profiles if p.nvpmodel_mode is not None and p not in first]
-        for profile in first + rest:
+        live_in = saved.get("nvpmodel_mode") if saved.get("live_fallback_for") else None
+        for profile in first:
+            if self._matches(profile, state, live_in=live_in):
+                return profile.name
+        for profile in rest:
             if self._matches(profile, state):
                 return profile.name
         return CUSTOM
@@ -255,18 +262,47 @@ class ProfileController:
             return "rolled back to the previous state"
         return "ROLLBACK INCOMPLETE:\n  " + "\n  ".join(errors)
 
-    def apply(self, name: str, *, allow_reboot: bool = False) -> ApplyReport:
+    def apply(
+        self, name: str, *, allow_reboot: bool = False, live_fallback: bool = False
+    ) -> ApplyReport:
         """Switch to a profile and verify it; roll back on any failure.
+
+        With ``live_fallback``, a preset whose mode needs a reboot (and ``allow_reboot`` off)
+        gets its clock caps applied through sysfs inside the current mode instead, when they
+        are reachable there (see :mod:`edge_agent.power.profile_fallback`); the report's
+        ``fallback_for`` names the mode it stood in for, and a WARNING names both.
 
         Raises:
             ProfileError: unknown profile, no file for this board, mode not in the conf, caps
                 outside the tables; nothing changed.
-            RebootRequired: the mode needs a reboot and ``allow_reboot`` is False; nothing
-                changed.
+            RebootRequired: the mode needs a reboot and ``allow_reboot`` is False (and no live
+                fallback was asked for or reachable); nothing changed.
             HardwareError: the switch or the read-back failed (VerificationFailed for a
                 mismatch); the previous state was restored.
         """
         profile = self.profile(name)
+        try:
+            return self._apply(profile, allow_reboot=allow_reboot)
+        except RebootRequired as err:
+            nvp = self._nvpmodel()
+            if allow_reboot or not live_fallback or nvp is None:
+                raise
+            state = self.read_state(mode_from_status=True)
+            fallback = fallback_profile(profile, nvp.load_conf(), state.mode_id, err)
+        logger.warning(
+            "profile %s: nvpmodel mode %s needs a reboot and allow_reboot is off; applying its "
+            "clock caps live inside %s instead (the GPU power gating stays as in %s)",
+            name,
+            profile.nvpmodel_mode,
+            state.mode_name,
+            state.mode_name,
+        )
+        return self._apply(fallback, allow_reboot=False, fallback_for=profile.nvpmodel_mode)
+
+    def _apply(
+        self, profile: Profile, *, allow_reboot: bool, fallback_for: str | None = None
+    ) -> ApplyReport:
+        name = profile.name
         start = self.clock.monotonic()
         with profile_lock(self.state_dir):
             nvp = self._nvpmodel()
@@ -309,8 +345,9 @@ class ProfileController:
                 changes=describe_changes(before, after),
                 duration_s=self.clock.monotonic() - start,
                 verified=True,
-                mode=plan.mode_name,
+                mode=plan.mode_name if fallback_for is None else after.mode_name,
                 state=after.to_dict(),
+                fallback_for=fallback_for,
             )
             self._persist(report)
         logger.info("profile %s applied and verified (%s)", name, ", ".join(report.changes))

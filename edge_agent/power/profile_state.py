@@ -160,6 +160,8 @@ class ApplyReport:
     Attributes:
         verified: the read-back matched the profile. False only when ``reboot_pending``.
         changes: human lines (``GPU max_freq: 1300500000 -> 854250000 Hz``).
+        fallback_for: the preset's nvpmodel mode, when that mode needed a reboot and its
+            caps were applied inside the current mode (``mode``) instead.
     """
 
     profile: str
@@ -171,6 +173,7 @@ class ApplyReport:
     mode: str | None = None
     reboot_pending: bool = False
     state: dict[str, Any] = field(default_factory=dict)
+    fallback_for: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -183,6 +186,7 @@ class ApplyReport:
             "duration_ms": round(self.duration_s * 1000.0, 1),
             "verified": self.verified,
             "reboot_pending": self.reboot_pending,
+            "live_fallback_for": self.fallback_for,
             "state": self.state,
         }
 

@@ -21,6 +21,8 @@ from tests.fakes.broker import MosquittoBroker
 
 pytestmark = pytest.mark.slow
 
+DURATION_3 = ("--duration", "3", "--json")
+
 
 def _config(tmp_path: Path, broker: MosquittoBroker, **extra: Any) -> AgentConfig:
     root = tmp_path / "board"
@@ -193,6 +195,46 @@ def test_quick_start_command(tmp_path: Path) -> None:
     assert summary["perf_per_watt"] > 0
     assert summary["profile"] == "maxq"
     assert summary["accuracy"] > 0.9
+
+
+def test_agx_orin_quick_start_reaches_maxq_caps_with_a_warning_and_no_error(
+    tmp_path: Path,
+) -> None:
+    """From AGX Orin's default mode every preset needs a reboot: maxq's caps apply live."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "run", "--sim", "jetson-agx-orin", *DURATION_3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
+    assert any("maxq" in w and "MODE_15W" in w and "MODE_30W" in w for w in warning), warning
+    import json
+
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["profile"] == "maxq"
+    assert summary["results"] > 0
+
+
+def test_initial_preset_needing_a_reboot_falls_back_to_its_caps(
+    tmp_path: Path, agent_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    board = create_board("jetson-agx-orin", tmp_path / "board")
+    agent: Agent = agent_factory(profile={"initial": "maxq"})
+    with caplog.at_level("WARNING"):
+        agent.start()
+        _wait_results(agent, 2)
+    assert agent.parts.profile_error is None
+    assert agent.parts.current_profile() == "maxq"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    assert _gpu_max_hz(board.root) == 420750000
+    assert (board.root / "sys/devices/system/cpu/cpu4/online").read_text().strip() == "0"
+    assert board.reboot_count == 0
 
 
 def test_board_without_profiles_or_power_monitor_still_runs(

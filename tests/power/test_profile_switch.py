@@ -296,3 +296,51 @@ def test_caps_at_the_floor_show_jetson_clocks_inactive_and_are_not_repinned(
     assert cli(sim.root, "maxq", "--config", str(config), capsys=capsys)[0] == 0
     assert read_int(sim.devfreq_dir / "min_freq") != read_int(sim.devfreq_dir / "max_freq")
     assert read_int(sim.devfreq_dir / "max_freq") == 854250000
+
+
+def test_agx_orin_maxq_live_applies_its_caps_inside_the_current_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-agx-orin", tmp_path / "orin")
+    spec = board_profiles(sim)["maxq"]
+    code, out, err = cli(sim.root, "maxq", "--live", capsys=capsys)
+    assert code == 0, err
+    assert "maxq: applied and verified in" in out
+    assert "as clock caps inside MODE_30W: its mode MODE_15W needs a reboot" in out
+    assert "WARNING" in err
+    assert "MODE_15W needs a reboot" in err
+    assert "live inside MODE_30W" in err
+    assert sim.reboot_count == 0
+    # The caps of MODE_15W hold; the mode (and its TPC mask) stays MODE_30W.
+    assert_tree_holds(sim, spec.model_copy(update={"nvpmodel": None}), board_clusters(sim))
+    code, out, _ = cli(sim.root, "show", "--json", capsys=capsys)
+    shown = json.loads(out)
+    assert (shown["profile"], shown["nvpmodel_mode"]) == ("maxq", "MODE_30W")
+    record = json.loads((sim.root / "var/lib/edge-agent/profile.json").read_text())
+    assert record["live_fallback_for"] == "MODE_15W"
+    assert record["nvpmodel_mode"] == "MODE_30W"
+
+
+def test_live_fallback_is_refused_when_a_cap_is_above_the_current_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-agx-orin", tmp_path / "orin")
+    before = tree_digest(sim.root)
+    state = ["--state-dir", str(tmp_path / "state")]
+    code, out, err = cli(sim.root, "maxn", "--live", *state, capsys=capsys)
+    assert code == 1
+    assert out == ""
+    assert "reboot required" in err
+    assert "no live fallback inside MODE_30W" in err
+    assert "GPU cap max is above the mode's 624750000 Hz" in err
+    assert "cpu8 is offline in MODE_30W" in err
+    assert tree_digest(sim.root) == before
+
+
+def test_without_live_a_reboot_preset_hints_at_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-agx-orin", tmp_path / "orin")
+    code, _, err = cli(sim.root, "maxq", capsys=capsys)
+    assert code == 1
+    assert "hint: --live applies the same clock caps inside the current mode" in err
