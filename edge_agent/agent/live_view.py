@@ -92,9 +92,9 @@ def print_summary(summary: dict[str, Any], *, as_json: bool, file: IO[str]) -> N
         ("perf/W", _fmt(summary.get("perf_per_watt"), " inferences/J")),
         ("energy per inference", _fmt(summary.get("mj_per_inference"), " mJ")),
         ("dropped frames", str(summary.get("dropped"))),
-        ("profile", str(summary.get("profile"))),
-        ("provider", str(summary.get("provider"))),
-        ("power source", str(summary.get("power_source"))),
+        ("profile", _fmt(summary.get("profile"))),
+        ("provider", _fmt(summary.get("provider"))),
+        ("power source", _fmt(summary.get("power_source"))),
     ]
     if summary.get("accuracy") is not None:
         rows.append(("top-1 vs truth", f"{summary['accuracy'] * 100:.1f}%"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -97,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_RUNTIME
     except ConfigError as err:
         for item in err.errors:
             print(str(item), file=sys.stderr)
@@ -107,3 +112,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 130
+    return code
+
+
+def _silence_stdout() -> None:
+    """After the reader went away (``edge-agent profile list | head -1``): no traceback.
+
+    The Python docs' recipe (library/signal.html, "Note on SIGPIPE"): point stdout at
+    /dev/null so the flush at interpreter exit has nowhere to fail, and exit 1.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # an in-process caller's replacement stream; nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -1,10 +1,14 @@
 """``edge-agent power``: rails and total once, sampled over a duration, or live (``--watch``).
 
-``--json`` prints one object as the last line: the one-shot form ``{"board", "source",
-"total": {"name", "w"}, "rails": {NAME: {"v", "a", "w"}}}``, or with ``--duration S`` the
-sampled form ``{"duration_s", "samples", "total": {"name", "avg_w", "energy_j"}, "rails":
-{NAME: {"avg_w", "energy_j"}}}``. A tree without a monitor prints ``{"available": false,
-"reason": ...}`` and exits 1.
+``--json`` prints objects with one set of keys in every mode: ``{"board", "source",
+"duration_s", "samples", "total": {"name", "w", "energy_j"}, "rails": {NAME: {"v", "a", "w",
+"energy_j"}}}``. Once (no ``--duration``): ``w`` is the reading, ``duration_s`` and the
+energies are null, ``samples`` is 1. With ``--duration S``: ``w`` is the average over the
+window, with its energy; ``v``/``a`` are null. ``--watch --json`` prints one such object per
+refresh (a JSON line, the one-shot form plus ``ts``). ``--interval-ms N`` is the sampling
+interval; without ``--duration`` it streams a reading every N ms, as ``--watch`` does (where
+it is the refresh period, default 500 ms, sampling at 20 ms or faster). A tree without a
+monitor prints ``{"available": false, "reason": ...}`` and exits 1.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.clock import SystemClock
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
+SAMPLE_MS = 20.0
+WATCH_REFRESH_MS = 500.0
 _MODE_REFRESH_S = 5.0
 
 
@@ -43,7 +50,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--watch", action="store_true", help="live table (Ctrl-C to stop)")
     parser.add_argument(
-        "--interval-ms", type=float, default=20.0, metavar="N", help="sampling interval"
+        "--interval-ms",
+        type=float,
+        default=None,
+        metavar="N",
+        help="sampling interval (default 20); without --duration, print every N ms as --watch",
     )
     parser.add_argument(
         "--duration", type=float, default=None, metavar="S", help="sample for S seconds"
@@ -62,7 +73,10 @@ def _handle(args: argparse.Namespace) -> int:
     from edge_agent.hardware.root import Root
     from edge_agent.power.monitor import open_monitor
 
-    if args.interval_ms <= 0 or (args.duration is not None and args.duration <= 0):
+    interval_ms = args.interval_ms
+    if (interval_ms is not None and interval_ms <= 0) or (
+        args.duration is not None and args.duration <= 0
+    ):
         print("error: --interval-ms and --duration must be positive", file=sys.stderr)
         return 2
     root = Root(args.root)
@@ -75,10 +89,10 @@ def _handle(args: argparse.Namespace) -> int:
             else:
                 print(f"no power monitor: {monitor.reason}", file=sys.stderr)
             return EXIT_RUNTIME
-        if args.watch:
+        if args.watch or (interval_ms is not None and args.duration is None):
             return _watch(args, root, monitor, clock)
         if args.duration is not None:
-            return _sampled(args, monitor, clock)
+            return _sampled(args, root, monitor, clock)
         return _one_shot(args, root, monitor, why)
     finally:
         monitor.close()
@@ -97,19 +111,22 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 
 def one_shot_json(board: str, source: str, reading: PowerReading) -> dict[str, Any]:
-    """The one-shot JSON object for a reading (V, A, W)."""
+    """The JSON object for one reading: V, A, W; no window, so no energy."""
     rails = {
         r.name: {
             "v": _r(None if r.voltage_mv is None else r.voltage_mv / 1000.0),
             "a": _r(None if r.current_ma is None else r.current_ma / 1000.0),
             "w": _r(r.power_mw / 1000.0),
+            "energy_j": None,
         }
         for r in reading.rails
     }
     out: dict[str, Any] = {
         "board": board,
         "source": source,
-        "total": {"name": reading.total_name, "w": _r(reading.total_w)},
+        "duration_s": None,
+        "samples": 1,
+        "total": {"name": reading.total_name, "w": _r(reading.total_w), "energy_j": None},
         "rails": rails,
     }
     if reading.offline:
@@ -117,18 +134,20 @@ def one_shot_json(board: str, source: str, reading: PowerReading) -> dict[str, A
     return out
 
 
-def sampled_json(stats: WindowStats) -> dict[str, Any]:
-    """The ``--duration`` JSON object for a ledger window."""
+def sampled_json(board: str, source: str, stats: WindowStats) -> dict[str, Any]:
+    """The ``--duration`` JSON object: the same keys, ``w`` the window's average."""
     return {
+        "board": board,
+        "source": source,
         "duration_s": _r(stats.duration_s),
         "samples": stats.samples,
         "total": {
             "name": stats.total_name,
-            "avg_w": _r(stats.avg_w),
+            "w": _r(stats.avg_w),
             "energy_j": _r(stats.energy_j),
         },
         "rails": {
-            name: {"avg_w": _r(r.avg_w), "energy_j": _r(r.energy_j)}
+            name: {"v": None, "a": None, "w": _r(r.avg_w), "energy_j": _r(r.energy_j)}
             for name, r in stats.rails.items()
         },
     }
@@ -158,23 +177,24 @@ def _one_shot(args: argparse.Namespace, root: Root, monitor: PowerMonitor, why: 
     return EXIT_OK
 
 
-def _start(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock, span_s: float) -> Sampler:
+def _start(monitor: PowerMonitor, clock: Clock, interval_ms: float, span_s: float) -> Sampler:
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.sampler import Sampler
 
-    interval_s = args.interval_ms / 1000.0
+    interval_s = interval_ms / 1000.0
     capacity = max(16, int(span_s / interval_s * 1.5) + 16)
     sampler = Sampler(monitor, clock, interval_s=interval_s, capacity=capacity)
     sampler.start()
     return sampler
 
 
-def _sampled(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock) -> int:
+def _sampled(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
 
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 
-    sampler = _start(args, monitor, clock, args.duration)
+    interval_ms = SAMPLE_MS if args.interval_ms is None else args.interval_ms
+    sampler = _start(monitor, clock, interval_ms, args.duration)
     try:
         threading.Event().wait(args.duration)
     except KeyboardInterrupt:
@@ -192,7 +212,7 @@ def _sampled(args: argparse.Namespace, monitor: PowerMonitor, clock: Clock) -> i
         return EXIT_RUNTIME
     stats = EnergyLedger(sampler).window(samples[0].t_s, samples[-1].t_s)
     if args.json:
-        print(json.dumps(sampled_json(stats)))
+        print(json.dumps(sampled_json(board_name(root), monitor.source, stats)))
         return EXIT_OK
     from rich.console import Console
 
@@ -309,32 +329,70 @@ class _ModeReader:
 
 def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
 
-    from rich.console import Console
-    from rich.live import Live
-
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 
-    sampler = _start(args, monitor, clock, 12.0)
+    refresh_ms = WATCH_REFRESH_MS if args.interval_ms is None else args.interval_ms
+    sampler = _start(monitor, clock, min(refresh_ms, SAMPLE_MS), 12.0)
     ledger = EnergyLedger(sampler)
-    mode = _ModeReader(root, clock)
     board = board_name(root)
-    ticker = threading.Event()
     deadline = None if args.duration is None else clock.monotonic() + args.duration
     try:
         sampler.wait_for(1, 2.0)
-        with Live(console=Console(), auto_refresh=False) as live:
-            while True:
-                _render(live, sampler, ledger, f"{board} | {mode.name()}")
-                if deadline is not None and clock.monotonic() >= deadline:
-                    break
-                ticker.wait(0.5)
+        if args.json:
+            _watch_json(sampler, board, monitor.source, clock, refresh_ms / 1000.0, deadline)
+        else:
+            mode = _ModeReader(root, clock)
+            _watch_table(sampler, ledger, lambda: f"{board} | {mode.name()}", clock,
+                         refresh_ms / 1000.0, deadline)  # fmt: skip
     except KeyboardInterrupt:
         pass
     finally:
         sampler.stop()
         sampler.join(5.0)
     return EXIT_OK
+
+
+def _ticks(clock: Clock, period_s: float, deadline: float | None) -> Iterator[None]:
+    """Yield once per period until the deadline (forever without one)."""
+    ticker = threading.Event()
+    while True:
+        yield
+        if deadline is not None and clock.monotonic() >= deadline:
+            return
+        ticker.wait(period_s)
+
+
+def _watch_json(
+    sampler: Sampler,
+    board: str,
+    source: str,
+    clock: Clock,
+    period_s: float,
+    deadline: float | None,
+) -> None:
+    for _ in _ticks(clock, period_s, deadline):
+        reading = sampler.latest()
+        if reading is None:
+            continue
+        line = {**one_shot_json(board, source, reading), "ts": round(clock.wall(), 3)}
+        print(json.dumps(line), flush=True)
+
+
+def _watch_table(
+    sampler: Sampler,
+    ledger: EnergyLedger,
+    title: Callable[[], str],
+    clock: Clock,
+    period_s: float,
+    deadline: float | None,
+) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live(console=Console(), auto_refresh=False) as live:
+        for _ in _ticks(clock, period_s, deadline):
+            _render(live, sampler, ledger, title())
 
 
 def _render(live: Any, sampler: Sampler, ledger: EnergyLedger, title: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from edge_agent.agent.daemon import Agent, Supervisor
 from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.agent.live_view import print_summary
 from edge_agent.config import AgentConfig, validate_config
 from edge_agent.errors import ConfigError
 from edge_agent.sim import create_board
@@ -272,6 +274,18 @@ def test_board_without_profiles_or_power_monitor_still_runs(
     assert summary["results"] > 3
     assert summary["avg_w"] is None
     assert summary["perf_per_watt"] is None
+    # The summary says n/a where the banner does, never Python's None.
+    assert agent.parts.banner()["profile"] == "n/a"
+    text = io.StringIO()
+    print_summary(summary, as_json=False, file=text)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in _rows(text)}
+    assert rows["profile"] == "n/a"
+    assert rows["average power"] == "n/a"
+    assert "None" not in text.getvalue()
+
+
+def _rows(text: io.StringIO) -> list[str]:
+    return [line for line in text.getvalue().splitlines() if line.count("│") == 3]
 
 
 def _gpu_max_hz(root: Path) -> int:
