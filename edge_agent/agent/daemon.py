@@ -143,10 +143,10 @@ class Agent:
                 on_tick()
         return EXIT_RUNTIME if self.supervisor.failures else EXIT_OK
 
-    def shutdown(self) -> None:
+    def shutdown(self, flush_timeout_s: float = 5.0) -> None:
         """SIGTERM path: stop capture, finish batches, flush, publish stopped, restore DVFS."""
         self.notifier.stopping()
-        self.parts.shutdown(flush_timeout_s=5.0)
+        self.parts.shutdown(flush_timeout_s=flush_timeout_s)
         self.supervisor.uninstall()
         self.notifier.close()
 

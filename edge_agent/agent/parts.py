@@ -336,7 +336,7 @@ class AgentParts:
             self.reporter.join(timeout_s=5.0)
             self.reporter.publish_final()
         if self.publisher is not None:
-            self.publisher.flush(timeout_s=flush_timeout_s)
+            self._flush_publisher(self.publisher, flush_timeout_s)
             self.publisher.stop()
             self.publisher.join(timeout_s=5.0)
             self._final_outbox = self.publisher.stats().to_dict()
@@ -357,6 +357,32 @@ class AgentParts:
             self._forget_profile()
         if self.broker is not None:
             self.broker.stop()
+
+    def _flush_publisher(self, publisher: Publisher, timeout_s: float) -> None:
+        """Wait for the PUBACKs of what is queued, saying what the wait is for."""
+        stats = publisher.stats()
+        queued = stats.depth + stats.buffered
+        if queued == 0:
+            return
+        where = "(none)" if self.link is None else f"{self.link.host}:{self.link.config.port}"
+        state = "connected" if stats.connected else "unreachable"
+        # WARNING when nothing can arrive: the wait is then the whole timeout.
+        level = logging.INFO if stats.connected else logging.WARNING
+        logger.log(
+            level,
+            "flushing %d queued messages to broker %s (%s) for up to %g s",
+            queued,
+            where,
+            state,
+            timeout_s,
+        )
+        if not publisher.flush(timeout_s=timeout_s):
+            left = publisher.stats()
+            logger.log(
+                level,
+                "%d messages stay in the outbox for the next run",
+                left.depth + left.buffered,
+            )
 
     # -- reports ---------------------------------------------------------------------------
     def outbox_stats(self) -> dict[str, Any] | None:

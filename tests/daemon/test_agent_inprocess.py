@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from edge_agent.agent.live_view import print_summary
 from edge_agent.config import AgentConfig, validate_config
 from edge_agent.errors import ConfigError
 from edge_agent.sim import create_board
-from tests.fakes.broker import MosquittoBroker
+from tests.fakes.broker import MosquittoBroker, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -237,6 +238,44 @@ def test_initial_preset_needing_a_reboot_falls_back_to_its_caps(
     assert _gpu_max_hz(board.root) == 420750000
     assert (board.root / "sys/devices/system/cpu/cpu4/online").read_text().strip() == "0"
     assert board.reboot_count == 0
+
+
+def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_board("jetson-orin-nano", tmp_path / "board")
+    port = free_port()  # nothing listens there
+    config = validate_config(
+        {
+            "device_id": "unreachable",
+            "root": str(tmp_path / "board"),
+            "state_dir": str(tmp_path / "state"),
+            "power": {"monitor": "sim"},
+            "mqtt": {"host": "127.0.0.1", "port": port},
+            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 50}],
+        },
+        env={},
+    )
+    agent = Agent(config, hooks=PipelineHooks())
+    agent.start()
+    try:
+        _wait_results(agent, 3)
+    finally:
+        with caplog.at_level("INFO", logger="edge_agent.agent.parts"):
+            agent.shutdown(flush_timeout_s=0.3)
+    lines = [r for r in caplog.records if "flushing" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelname == "WARNING"
+    message = lines[0].getMessage()
+    assert re.fullmatch(
+        rf"flushing (\d+) queued messages to broker 127\.0\.0\.1:{port} \(unreachable\) "
+        r"for up to 0\.3 s",
+        message,
+    ), message
+    queued = int(message.split()[1])
+    assert queued > 3
+    left = [r.getMessage() for r in caplog.records if "stay in the outbox" in r.getMessage()]
+    assert left == [f"{queued} messages stay in the outbox for the next run"]
 
 
 def test_board_without_profiles_or_power_monitor_still_runs(
