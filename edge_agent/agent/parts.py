@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.agent.banner import subscribe_command
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
 from edge_agent.agent.result_stats import ResultStats
@@ -188,6 +189,14 @@ class AgentParts:
             reconnect_max_s=mqtt.reconnect_max_s,
         )
         outbox = Outbox(self.state_dir / "outbox.sqlite3", mqtt.outbox_max_mb)
+        if outbox.depth > 0:
+            logger.warning(
+                "%d undelivered messages from a previous run in %s are sent first, to broker %s:%d",
+                outbox.depth,
+                self.state_dir / "outbox.sqlite3",
+                self.link.host,
+                mqtt.port,
+            )
         self.publisher = Publisher(
             self.link, outbox, self.topics, self.clock, mqtt.inflight_window, self.boot_id
         )
@@ -431,7 +440,7 @@ class AgentParts:
             "model": str(info.get("model", "?")),
             "provider": str(info.get("provider", "?")),
             "profile": self.current_profile() or "n/a",
-            "subscribe": f"mosquitto_sub -h {host} -p {self.broker_port} -t '{prefix}' -v",
+            "subscribe": subscribe_command(self.config.mqtt, host, self.broker_port, prefix),
         }
 
 

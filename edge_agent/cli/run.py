@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="agent config YAML (default: the demo)")
     parser.add_argument("--sim", metavar="BOARD", help="run on a simulated board")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="power profile to apply at start (overrides profile.initial)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--state-dir", type=Path, help="override state_dir")
     parser.add_argument("--no-live", action="store_true", help="no live status view")
@@ -55,10 +61,16 @@ def demo_config() -> dict[str, Any]:
     return {"mqtt": {"host": "embedded", "port": DEMO_BROKER_PORT}, "profile": {"initial": "maxq"}}
 
 
-def sim_state_dir(board: str) -> Path:
-    """``$XDG_STATE_HOME/edge-agent/sim-<board>`` (default ``~/.local/state/...``)."""
+def sim_state_dir(board: str, device_id: str, host: str, port: int) -> Path:
+    """``$XDG_STATE_HOME/edge-agent/sim-<board>/<device>@<host>-<port>``.
+
+    Keyed by the device and the broker: rows one run queued for a broker are replayed only
+    to that broker, never to the next run's different one. The default base is
+    ``~/.local/state``.
+    """
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "edge-agent" / f"sim-{board}"
+    device, broker = (re.sub(r"[^A-Za-z0-9._-]", "_", text) for text in (device_id, host))
+    return Path(base) / "edge-agent" / f"sim-{board}" / f"{device}@{broker}-{port}"
 
 
 def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> AgentConfig:
@@ -84,19 +96,27 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
     root_arg = getattr(args, "root", Path("/"))
     if sim_root is None and root_arg != Path("/"):
         raw["root"] = str(root_arg)  # --root wins over the file, as for every subcommand
+    # The simulated board is thrown away at exit; its outbox must outlive it so a crash or
+    # an undelivered backlog is replayed by the next run (to the same broker).
+    sim_state = sim_root is not None and args.state_dir is None and raw.get("state_dir") is None
     if sim_root is not None:
         raw["root"] = str(sim_root)
-        if args.state_dir is None and raw.get("state_dir") is None:
-            # The simulated board is thrown away at exit; its outbox must outlive it so a
-            # crash or an undelivered backlog is replayed by the next run.
-            raw["state_dir"] = str(sim_state_dir(args.sim))
         power = dict(raw.get("power") or {})
         if power.get("monitor", "auto") == "auto":
             power["monitor"] = "sim"
         raw["power"] = power
     if args.state_dir is not None:
         raw["state_dir"] = str(args.state_dir)
-    return validate_config(raw, source=source, base_dir=base)
+    if args.profile is not None:
+        section = raw.get("profile")
+        if section is None or isinstance(section, dict):
+            raw["profile"] = {**(section or {}), "initial": args.profile}
+    config = validate_config(raw, source=source, base_dir=base)
+    if sim_state:
+        mqtt = config.mqtt
+        state = sim_state_dir(args.sim, config.device_id, mqtt.host, mqtt.port)
+        config = config.model_copy(update={"state_dir": state})
+    return config
 
 
 @contextlib.contextmanager

@@ -189,8 +189,12 @@ def test_quick_start_command(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "mosquitto_sub" in proc.stderr
-    # The outbox outlives the throwaway board, so a backlog is replayed by the next run.
-    assert (tmp_path / "state/edge-agent/sim-jetson-orin-nano/outbox.sqlite3").exists()
+    # The outbox outlives the throwaway board, so a backlog is replayed by the next run to
+    # the same broker: the folder is keyed by the device id and the broker.
+    sim_state = tmp_path / "state/edge-agent/sim-jetson-orin-nano"
+    assert [p.parent.name.split("@")[1] for p in sim_state.glob("*/outbox.sqlite3")] == [
+        "embedded-1883"
+    ]
     import json
 
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -241,7 +245,7 @@ def test_initial_preset_needing_a_reboot_falls_back_to_its_caps(
 
 
 def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mosquitto: MosquittoBroker
 ) -> None:
     create_board("jetson-orin-nano", tmp_path / "board")
     port = free_port()  # nothing listens there
@@ -276,6 +280,35 @@ def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
     assert queued > 3
     left = [r.getMessage() for r in caplog.records if "stay in the outbox" in r.getMessage()]
     assert left == [f"{queued} messages stay in the outbox for the next run"]
+    # The next run on this state dir says, once, that it sends those old rows first.
+    caplog.clear()
+    mqtt = {"host": mosquitto.host, "port": mosquitto.port}
+    again = Agent(config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt)}))
+    with caplog.at_level("WARNING", logger="edge_agent.agent.parts"):
+        again.start()
+    try:
+        told = [r.getMessage() for r in caplog.records if "previous run" in r.getMessage()]
+        outbox = tmp_path / "state" / "outbox.sqlite3"
+        assert told == [
+            f"{queued} undelivered messages from a previous run in {outbox} are sent first, "
+            f"to broker {mosquitto.host}:{mosquitto.port}"
+        ]
+    finally:
+        again.shutdown()
+
+
+def test_banner_subscribe_line_carries_the_user_and_password_file(
+    tmp_path: Path, agent_factory: Any, mosquitto: MosquittoBroker
+) -> None:
+    secret = tmp_path / "mqtt_password"
+    secret.write_text("hunter2-not-shown\n", encoding="utf-8")
+    mqtt = {"host": mosquitto.host, "port": mosquitto.port, "username": "edge-op"}
+    agent: Agent = agent_factory(mqtt={**mqtt, "password_file": str(secret)})
+    agent.start()
+    line = agent.parts.banner()["subscribe"]
+    assert line.startswith(f"mosquitto_sub -h {mosquitto.host} -p {mosquitto.port} ")
+    assert f'-u edge-op -P "$(cat {secret})"' in line
+    assert "hunter2" not in line
 
 
 def test_board_without_profiles_or_power_monitor_still_runs(
