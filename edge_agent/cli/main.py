@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.cli import bench, check_config, optimize, power, profile, run, sim
+from edge_agent.cli import bench, check_config, clocks, optimize, power, profile, run, sim
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 EXIT_OK = 0
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (
         run,
         profile,
+        clocks,
         power,
         check_config,
         sim,
