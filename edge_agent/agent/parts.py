@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
@@ -189,14 +190,9 @@ class AgentParts:
             reconnect_max_s=mqtt.reconnect_max_s,
         )
         outbox = Outbox(self.state_dir / "outbox.sqlite3", mqtt.outbox_max_mb)
-        if outbox.depth > 0:
-            logger.warning(
-                "%d undelivered messages from a previous run in %s are sent first, to broker %s:%d",
-                outbox.depth,
-                self.state_dir / "outbox.sqlite3",
-                self.link.host,
-                mqtt.port,
-            )
+        announce_old_rows(
+            outbox, self.state_dir / "outbox.sqlite3", f"{self.link.host}:{mqtt.port}"
+        )
         self.publisher = Publisher(
             self.link, outbox, self.topics, self.clock, mqtt.inflight_window, self.boot_id
         )
@@ -345,7 +341,8 @@ class AgentParts:
             self.reporter.join(timeout_s=5.0)
             self.reporter.publish_final()
         if self.publisher is not None:
-            self._flush_publisher(self.publisher, flush_timeout_s)
+            broker = "(none)" if self.link is None else f"{self.link.host}:{self.link.config.port}"
+            flush_announced(self.publisher, broker, flush_timeout_s)
             self.publisher.stop()
             self.publisher.join(timeout_s=5.0)
             self._final_outbox = self.publisher.stats().to_dict()
@@ -366,32 +363,6 @@ class AgentParts:
             self._forget_profile()
         if self.broker is not None:
             self.broker.stop()
-
-    def _flush_publisher(self, publisher: Publisher, timeout_s: float) -> None:
-        """Wait for the PUBACKs of what is queued, saying what the wait is for."""
-        stats = publisher.stats()
-        queued = stats.depth + stats.buffered
-        if queued == 0:
-            return
-        where = "(none)" if self.link is None else f"{self.link.host}:{self.link.config.port}"
-        state = "connected" if stats.connected else "unreachable"
-        # WARNING when nothing can arrive: the wait is then the whole timeout.
-        level = logging.INFO if stats.connected else logging.WARNING
-        logger.log(
-            level,
-            "flushing %d queued messages to broker %s (%s) for up to %g s",
-            queued,
-            where,
-            state,
-            timeout_s,
-        )
-        if not publisher.flush(timeout_s=timeout_s):
-            left = publisher.stats()
-            logger.log(
-                level,
-                "%d messages stay in the outbox for the next run",
-                left.depth + left.buffered,
-            )
 
     # -- reports ---------------------------------------------------------------------------
     def outbox_stats(self) -> dict[str, Any] | None:

@@ -265,7 +265,7 @@ def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
     try:
         _wait_results(agent, 3)
     finally:
-        with caplog.at_level("INFO", logger="edge_agent.agent.parts"):
+        with caplog.at_level("INFO", logger="edge_agent.agent.backlog"):
             agent.shutdown(flush_timeout_s=0.3)
     lines = [r for r in caplog.records if "flushing" in r.getMessage()]
     assert len(lines) == 1
@@ -284,7 +284,7 @@ def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
     caplog.clear()
     mqtt = {"host": mosquitto.host, "port": mosquitto.port}
     again = Agent(config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt)}))
-    with caplog.at_level("WARNING", logger="edge_agent.agent.parts"):
+    with caplog.at_level("WARNING", logger="edge_agent.agent.backlog"):
         again.start()
     try:
         told = [r.getMessage() for r in caplog.records if "previous run" in r.getMessage()]
