@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 import traceback
@@ -27,6 +26,7 @@ from edge_agent.agent_parts import AgentParts, PipelineHooks
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.hardware.state_files import prepare_state_dir
 from edge_agent.result_stats import ResultStats, StatsSnapshot
 from edge_agent.sdnotify import Notifier
 
@@ -229,20 +229,19 @@ class Agent:
 
 
 def check_state_dir(path: Path) -> None:
-    """Create the state directory and prove it is writable.
+    """Create and vet the state directory; give the process a private TMPDIR under it.
+
+    No file is written to prove writability: on a full disk the agent must still start and
+    drain its outbox.
 
     Raises:
-        ConfigError: naming the path, so the CLI exits 2 with a clear message.
+        ConfigError: naming the path and why (writable by others, not writable), so the CLI
+            exits 2 with a clear message.
     """
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
+        prepare_state_dir(path)
     except OSError as err:
-        raise ConfigError(
-            [FieldError("state_dir", f"{path} is not writable ({err.strerror})")]
-        ) from err
+        raise ConfigError([FieldError("state_dir", err.strerror or str(err))]) from err
 
 
 def run_from_args(args: Any) -> int:

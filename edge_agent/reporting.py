@@ -170,6 +170,7 @@ class Reporter:
             outbox_dropped=0 if outbox is None else outbox.dropped,
             outbox_lost=0 if outbox is None else outbox.lost,
             outbox_errors=0 if outbox is None else outbox.errors,
+            outbox_detail=None if outbox is None else outbox.telemetry_detail(),
             events=[_event_text(e) for e in events] + self._notes(),
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
@@ -270,6 +271,8 @@ class Reporter:
         notes = []
         if self._parts.profile_error:
             notes.append(f"profile: {self._parts.profile_error}")
+        if self._parts.publisher is not None:
+            notes.extend(self._parts.publisher.outbox.drain_events())
         return notes
 
 
