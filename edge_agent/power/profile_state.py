@@ -21,7 +21,7 @@ from edge_agent.hardware import clocks
 from edge_agent.hardware.clocks import CpuState, GpuDevfreq
 from edge_agent.hardware.nvpmodel import POWER_GATING_PARAMS, Nvpmodel
 from edge_agent.hardware.root import Root
-from edge_agent.hardware.state_files import open_state_file, write_atomic
+from edge_agent.hardware.state_files import clear_symlink, open_state_file, write_atomic
 from edge_agent.power.profiles import ClockCaps, Profile
 
 logger = logging.getLogger(__name__)
@@ -341,6 +341,7 @@ def profile_lock(state_dir: Path) -> Iterator[None]:
     """
     try:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        clear_symlink(state_dir / LOCK_FILE)  # a planted link is replaced, never followed
         fd = open_state_file(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     except OSError as err:
         raise ProfileError(f"{state_dir / LOCK_FILE}: cannot open lock ({err.strerror})") from err

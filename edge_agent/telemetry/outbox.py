@@ -27,44 +27,37 @@ into a fresh outbox (outbox_salvage.py); ``drain_events`` reports it to telemetr
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn
 
 from edge_agent.errors import TelemetryError
-from edge_agent.hardware.state_files import clear_symlink
+from edge_agent.hardware.state_files import clear_symlink, open_state_file
 from edge_agent.telemetry.outbox_counters import DropCounters, Kind, Rule, row_kind
-from edge_agent.telemetry.outbox_salvage import is_corrupt, move_aside, row_problem, salvage_rows
+from edge_agent.telemetry.outbox_db import (
+    ROW_OVERHEAD_BYTES,
+    is_disk_full,
+    legacy_dropped,
+    measure,
+    open_outbox_db,
+    row_kinds,
+    transaction,
+)
+from edge_agent.telemetry.outbox_salvage import move_to_dead_letter, row_problem
 from edge_agent.telemetry.outbox_space import SpaceGuard
 
 logger = logging.getLogger(__name__)
 
-ROW_OVERHEAD_BYTES = 48
-_SQLITE_FULL = 13
 _DELETE_CHUNK = 500
-_DEAD_LETTER_KEEP = 1000
 # Row bytes per byte of free disk: B-tree pages are not full, and the WAL repeats pages.
 _PAGE_FILL = 0.7
 OutboxState = Literal["ok", "disk_full", "error"]
 OutboxItem = tuple[str, bytes, int]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS dead_letter (
-    id INTEGER PRIMARY KEY, topic, payload, qos, reason TEXT NOT NULL
-);
-"""
 
 
 class OutboxError(TelemetryError):
@@ -102,17 +95,6 @@ class OutboxStats:
     bound: str = "size_bound"
 
 
-def _is_disk_full(err: sqlite3.Error) -> bool:
-    code = getattr(err, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return (code & 0xFF) == _SQLITE_FULL
-    return "full" in str(err).lower()
-
-
-class _Corrupt(sqlite3.DatabaseError):
-    """``quick_check`` found damage."""
-
-
 class Outbox:
     """A bounded, crash-safe FIFO of MQTT messages (thread-safe).
 
@@ -143,104 +125,27 @@ class Outbox:
         for suffix in ("", "-wal", "-shm", "-journal"):
             clear_symlink(path.with_name(path.name + suffix))
         try:
-            self._open()
-        except sqlite3.DatabaseError as err:
-            if not is_corrupt(err):
-                raise TelemetryError(f"cannot open outbox {path}: {err}") from err
-            self._recover(err)
+            # Created (or narrowed to) 0600 here: SQLite gives its -wal and -shm the same mode.
+            os.close(open_state_file(path, os.O_RDWR | os.O_CREAT))
+            opened = open_outbox_db(path, self.max_bytes, self.space.plan.wal_pages)
+        except (sqlite3.Error, OSError) as err:
+            raise TelemetryError(f"cannot open outbox {path}: {err}") from err
+        self._db, self._page_size = opened.db, opened.page_size
+        self._depth, self._bytes = measure(self._db)
+        if opened.recovered:
+            logger.error("%s", opened.recovered)
+            self._events.append(opened.recovered)
+            self.counters.add_many("disk_full", opened.unsalvaged)
+        if self.counters.fresh:
+            self.counters.add("size_bound", "other", legacy_dropped(self._db, path))
+        # The WAL counts against max_mb (it lives on the same disk); half the bound at least.
+        wal_bytes = self.space.plan.wal_pages * self._page_size
+        self._row_limit = max(self.max_bytes // 2, self.max_bytes - wal_bytes)
         self._cap = self._row_limit
         with self._lock:
             self._check_space()
         if self._depth:
             logger.info("outbox %s holds %d messages from a previous run", path, self._depth)
-
-    # -- opening ----------------------------------------------------------------------------
-
-    def _open(self) -> None:
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db = db
-        try:
-            db.text_factory = bytes  # a row with a non-UTF-8 topic must not break every fetch
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
-            wal_pages = self.space.plan.wal_pages
-            db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
-            db.execute(f"PRAGMA journal_size_limit={wal_pages * self._page_size}")
-            hard_pages = (2 * self.max_bytes + 4 * 1024 * 1024) // self._page_size
-            db.execute(f"PRAGMA max_page_count={int(hard_pages)}")
-            check = db.execute("PRAGMA quick_check").fetchone()[0]
-            if check != b"ok":
-                raise _Corrupt(f"quick_check: {check[:200]!r}")
-            db.executescript(_SCHEMA)
-            row = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(topic) + LENGTH(payload)), 0) FROM outbox"
-            ).fetchone()
-        except sqlite3.Error:
-            db.close()
-            raise
-        # The WAL counts against max_mb (it lives on the same disk); half the bound at least.
-        wal_bytes = self.space.plan.wal_pages * self._page_size
-        self._row_limit = max(self.max_bytes // 2, self.max_bytes - wal_bytes)
-        self._depth = int(row[0])
-        self._bytes = int(row[1]) + self._depth * ROW_OVERHEAD_BYTES
-        self._migrate_legacy_dropped()
-
-    def _migrate_legacy_dropped(self) -> None:
-        # Before the counters file, size-bound drops were a row in meta; fold it in once.
-        try:
-            row = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()
-        except sqlite3.Error as err:
-            logger.warning("outbox %s: meta unreadable (%s); ignored", self.path, err)
-            return
-        if row is None or not self.counters.fresh:
-            return
-        value = row[0]
-        if not isinstance(value, int) or value < 0:
-            logger.warning("outbox %s: meta.dropped is %r, not a count; ignored", self.path, value)
-            return
-        self.counters.add("size_bound", "other", value)
-
-    def _recover(self, err: sqlite3.Error) -> None:
-        aside = move_aside(self.path)
-        rows = salvage_rows(aside)
-        self._open()
-        items = [(_text(t), p, q) for _id, t, p, q in rows]
-        stored = 0
-        for start in range(0, len(items), 500):
-            try:
-                with self._transaction():
-                    self._db.executemany(
-                        "INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)",
-                        items[start : start + 500],
-                    )
-                stored += len(items[start : start + 500])
-            except sqlite3.Error as write_err:
-                logger.error("outbox salvage: cannot store rows (%s)", write_err)
-                self.counters.add_many("disk_full", _kinds(t for t, _p, _q in items[start:]))
-                break
-        self._depth = stored
-        self._bytes = sum(
-            len(t) + len(p) + ROW_OVERHEAD_BYTES
-            for t, p, _q in items[:stored]
-            if isinstance(t, (str, bytes)) and isinstance(p, (str, bytes))
-        )
-        message = (
-            f"outbox {self.path.name} was corrupt ({err}): moved to {aside.name}, "
-            f"{stored} of its messages salvaged into a fresh outbox"
-        )
-        logger.error("%s", message)
-        self._events.append(message)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Any:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -266,7 +171,7 @@ class Outbox:
             try:
                 dropped = self._insert(items, added)
             except sqlite3.Error as err:
-                if not _is_disk_full(err):
+                if not is_disk_full(err):
                     self._failed(err, items)
                 self._make_room("a write failed: disk full")
                 try:
@@ -279,7 +184,7 @@ class Outbox:
             return dropped
 
     def _insert(self, items: Sequence[OutboxItem], added: int) -> int:
-        with self._transaction():
+        with transaction(self._db):
             self._db.executemany("INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)", items)
             kinds, freed = self._trim(self._bytes + added - self._cap)
         count = sum(kinds.values())
@@ -348,16 +253,10 @@ class Outbox:
             logger.debug("outbox checkpoint: %s", err)
         self._check_space()
 
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error as err:
-            logger.debug("outbox rollback: %s", err)
-
     def _failed(self, err: sqlite3.Error, items: Sequence[OutboxItem]) -> NoReturn:
-        disk_full = _is_disk_full(err)
+        disk_full = is_disk_full(err)
         state: OutboxState = "disk_full" if disk_full else "error"
-        self.counters.add_many("disk_full", _kinds(t for t, _p, _q in items))
+        self.counters.add_many("disk_full", row_kinds(t for t, _p, _q in items))
         if state != self._state:
             logger.error("outbox %s: write failed (%s); messages are being lost", self.path, err)
             self._events.append(f"outbox write failed ({err}): messages are being lost")
@@ -403,32 +302,15 @@ class Outbox:
 
     def _quarantine(self, rows: Sequence[tuple[int, str]]) -> None:
         ids = [rowid for rowid, _reason in rows]
-        marks = ",".join("?" * len(ids))
         try:
-            with self._transaction():
-                info = self._db.execute(
-                    f"SELECT topic, LENGTH(topic) + LENGTH(payload) FROM outbox "  # noqa: S608
-                    f"WHERE id IN ({marks})",
-                    ids,
-                ).fetchall()
-                for rowid, reason in rows:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO dead_letter (id, topic, payload, qos, reason) "
-                        "SELECT id, topic, payload, qos, ? FROM outbox WHERE id = ?",
-                        (reason, rowid),
-                    )
-                self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)  # noqa: S608
-                self._db.execute(
-                    "DELETE FROM dead_letter WHERE id NOT IN "
-                    "(SELECT id FROM dead_letter ORDER BY id DESC LIMIT ?)",
-                    (_DEAD_LETTER_KEEP,),
-                )
+            with transaction(self._db):
+                info = move_to_dead_letter(self._db, rows)
         except sqlite3.Error as err:
             logger.error("outbox %s: cannot quarantine rows %s: %s", self.path, ids[:10], err)
             return
         self._depth -= len(info)
         self._bytes -= sum(int(size or 0) + ROW_OVERHEAD_BYTES for _t, size in info)
-        self.counters.add_many("quarantined", _kinds(t for t, _size in info))
+        self.counters.add_many("quarantined", row_kinds(t for t, _size in info))
         message = f"outbox quarantined {len(info)} unpublishable row(s): {rows[0][1]}"
         logger.warning("%s (ids %s)", message, ids[:10])
         self._events.append(message)
@@ -445,7 +327,7 @@ class Outbox:
             except sqlite3.Error as err:
                 logger.debug("outbox refused rows: %s", err)
                 topics = [(b"",) for _ in rowids]
-            self.counters.add_many("refused", _kinds(t for (t,) in topics))
+            self.counters.add_many("refused", row_kinds(t for (t,) in topics))
 
     def mark_sent(self, rowid: int) -> None:
         """Note that rows up to ``rowid`` were published once: they are never dropped since a
@@ -467,7 +349,7 @@ class Outbox:
             try:
                 removed, freed = self._delete(ids)
             except sqlite3.Error as err:
-                if not _is_disk_full(err):
+                if not is_disk_full(err):
                     raise TelemetryError(f"outbox {self.path}: delete failed: {err}") from err
                 self._make_room("a delete failed: disk full")
                 try:
@@ -481,7 +363,7 @@ class Outbox:
     def _delete(self, ids: list[int]) -> tuple[int, int]:
         removed = 0
         freed = 0
-        with self._transaction():
+        with transaction(self._db):
             for start in range(0, len(ids), _DELETE_CHUNK):
                 chunk = ids[start : start + _DELETE_CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -554,18 +436,3 @@ class Outbox:
                 logger.debug("outbox checkpoint: %s", err)
             self._db.close()
             self.counters.close()
-
-
-def _kinds(topics: Iterable[Any]) -> dict[Kind, int]:
-    kinds: dict[Kind, int] = {"results": 0, "other": 0}
-    for topic in topics:
-        kinds[row_kind(topic if isinstance(topic, (str, bytes)) else b"")] += 1
-    return kinds
-
-
-def _text(value: Any) -> Any:
-    """A salvaged topic back to str when it is UTF-8 (else as found, to be quarantined)."""
-    if isinstance(value, bytes):
-        with contextlib.suppress(UnicodeDecodeError):
-            return value.decode("utf-8")
-    return value

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from edge_agent.hardware.state_files import open_state_file
+from edge_agent.hardware.state_files import clear_symlink, open_state_file
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class DropCounters:
         self.fresh = True
         self._fd: int | None = None
         self._warned = False
+        clear_symlink(path)  # a planted link is replaced, never followed
         self._load()
         self._open()
 

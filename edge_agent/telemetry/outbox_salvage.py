@@ -1,4 +1,6 @@
-"""A corrupt outbox file is moved aside and its readable rows salvaged, never fatal.
+"""Bad outbox rows and files: quarantined, moved aside and salvaged, never fatal.
+
+A row that cannot be published (:func:`row_problem`) moves to the ``dead_letter`` table.
 
 ``outbox.sqlite3`` that SQLite calls corrupt (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``, or a
 failed ``quick_check``) is renamed ``outbox.sqlite3.corrupt-<UTC time>`` (with its ``-wal``
@@ -12,6 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ logger = logging.getLogger(__name__)
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 RawRow = tuple[Any, Any, Any, Any]  # id, topic, payload, qos as stored (types unchecked)
 MAX_SALVAGE_ROWS = 1_000_000
+DEAD_LETTER_KEEP = 1000
 
 
 def is_corrupt(err: sqlite3.Error) -> bool:
@@ -109,3 +113,28 @@ def row_problem(topic: Any, payload: Any, qos: Any, types: tuple[Any, Any, Any])
     if qos_type != "integer" or qos not in (0, 1, 2):
         return f"qos {qos!r} ({qos_type}) is not 0, 1 or 2"
     return None
+
+
+def move_to_dead_letter(
+    db: sqlite3.Connection, rows: Sequence[tuple[int, str]]
+) -> list[tuple[Any, int]]:
+    """Move outbox rows (id, reason) to ``dead_letter`` (its newest 1,000 kept), inside the
+    caller's transaction; (topic, size) of each row moved."""
+    ids = [rowid for rowid, _reason in rows]
+    marks = ",".join("?" * len(ids))
+    info = db.execute(
+        f"SELECT topic, LENGTH(topic) + LENGTH(payload) FROM outbox WHERE id IN ({marks})",  # noqa: S608
+        ids,
+    ).fetchall()
+    db.executemany(
+        "INSERT OR REPLACE INTO dead_letter (id, topic, payload, qos, reason) "
+        "SELECT id, topic, payload, qos, ? FROM outbox WHERE id = ?",
+        [(reason, rowid) for rowid, reason in rows],
+    )
+    db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)  # noqa: S608
+    db.execute(
+        "DELETE FROM dead_letter WHERE id NOT IN "
+        "(SELECT id FROM dead_letter ORDER BY id DESC LIMIT ?)",
+        (DEAD_LETTER_KEEP,),
+    )
+    return [(topic, int(size or 0)) for topic, size in info]
