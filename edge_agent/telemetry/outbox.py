@@ -53,6 +53,8 @@ from edge_agent.telemetry.outbox_space import SpaceGuard
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxError", "OutboxItem", "OutboxRow", "OutboxStats"]
+
 _DELETE_CHUNK = 500
 # Row bytes per byte of free disk: B-tree pages are not full, and the WAL repeats pages.
 _PAGE_FILL = 0.7

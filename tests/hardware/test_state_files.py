@@ -73,7 +73,8 @@ def test_symlinks_at_every_predictable_name_are_never_followed(
     assert load_saved(state) == {"profile": "maxq"}
     assert not (state / "profile.json").is_symlink()
     assert private == state / "tmp"
-    assert private.is_dir() and not private.is_symlink()
+    assert private.is_dir()
+    assert not private.is_symlink()
     assert os.environ["TMPDIR"] == str(private)
     assert tempfile.gettempdir() == str(private)
     for path in state.iterdir():

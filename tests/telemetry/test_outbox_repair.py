@@ -18,7 +18,7 @@ from tests.telemetry.mqtt_helpers import Subscriber
 from tests.telemetry.test_outbox import items
 from tests.telemetry.test_publisher import publish_many
 
-BAD_ROWS = [
+BAD_ROWS: list[tuple[object, object, object, str]] = [
     ("edge/dev1/results/+", b"{}", 1, "wildcard"),
     ("edge/dev1/results/#", b"{}", 1, "wildcard"),
     ("edge/dev1/results/c", "a TEXT payload", 1, "payload stored as text"),
