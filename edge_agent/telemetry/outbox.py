@@ -42,6 +42,7 @@ from edge_agent.telemetry.outbox_counters import DropCounters, Kind, Rule, row_k
 from edge_agent.telemetry.outbox_db import (
     ROW_OVERHEAD_BYTES,
     is_disk_full,
+    leave_emergency,
     legacy_dropped,
     measure,
     open_outbox_db,
@@ -133,6 +134,14 @@ class Outbox:
         except (sqlite3.Error, OSError) as err:
             raise TelemetryError(f"cannot open outbox {path}: {err}") from err
         self._db, self._page_size = opened.db, opened.page_size
+        self._emergency = opened.emergency
+        if opened.emergency:
+            message = (
+                "outbox opened on a full disk: in-memory journal until there is room "
+                "(draining works; a crash now may damage the file, then it is salvaged)"
+            )
+            logger.warning("%s", message)
+            self._events.append(message)
         self._depth, self._bytes = measure(self._db)
         if opened.recovered:
             logger.error("%s", opened.recovered)
@@ -232,18 +241,30 @@ class Outbox:
         except (OSError, sqlite3.Error) as err:
             logger.debug("outbox space check: %s", err)
             return
+        if self._emergency and self.space.free_bytes() > 2 * self.space.plan.floor:
+            self._leave_emergency()
         disk_cap = self._bytes + int(max(0, room) * _PAGE_FILL)
         bound: Rule = "disk_floor" if disk_cap < self._row_limit else "size_bound"
         if bound != self._bound:
             message = (
-                "outbox at the disk's free-space floor: new messages displace the oldest"
+                f"outbox bound by the disk's free-space floor ({disk_cap / 1048576:.1f} MB of "
+                "messages): beyond it new messages displace the oldest unsent"
                 if bound == "disk_floor"
-                else "outbox below the disk's free-space floor again"
+                else "outbox bound by outbox_max_mb again (the disk has room)"
             )
             logger.warning("%s (%s)", message, self.path)
             self._events.append(message)
         self._bound = bound
         self._cap = min(self._row_limit, disk_cap)
+
+    def _leave_emergency(self) -> None:
+        try:
+            leave_emergency(self._db)
+        except sqlite3.Error as err:
+            logger.debug("outbox still in emergency mode: %s", err)
+            return
+        self._emergency = False
+        logger.info("outbox %s back to WAL mode", self.path)
 
     def _make_room(self, why: str) -> None:
         """After SQLITE_FULL: release the reserve and checkpoint so deletes can run."""

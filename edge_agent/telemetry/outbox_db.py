@@ -47,6 +47,13 @@ class Opened:
     page_size: int
     recovered: str | None = None
     unsalvaged: dict[Kind, int] = field(default_factory=dict)
+    emergency: bool = False
+
+
+def _no_room(err: sqlite3.Error) -> bool:
+    # SQLITE_FULL, or SQLITE_IOERR / SQLITE_CANTOPEN when the -shm file cannot be created.
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in (10, 13, 14)
 
 
 def is_disk_full(err: sqlite3.Error) -> bool:
@@ -80,8 +87,19 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def connect(path: Path, max_bytes: int, wal_pages: int) -> tuple[sqlite3.Connection, int]:
+def connect(
+    path: Path, max_bytes: int, wal_pages: int, emergency: bool = False
+) -> tuple[sqlite3.Connection, int]:
     """Open (or create) the outbox and check it; (connection, page size).
+
+    Args:
+        path: the file.
+        max_bytes: the size bound (sets a hard ``max_page_count`` above it).
+        wal_pages: ``wal_autocheckpoint`` and ``journal_size_limit`` in pages.
+        emergency: the disk is too full for the ``-shm``/``-wal`` files: exclusive locking
+            (the WAL index in memory) and an in-memory rollback journal, so deletes and inserts
+            rewrite pages in place and need no new disk space. A crash in the middle of a
+            write can damage the file then (salvaged at the next start).
 
     Raises:
         sqlite3.Error: cannot open, or damaged (:class:`CorruptFile` after ``quick_check``).
@@ -89,7 +107,11 @@ def connect(path: Path, max_bytes: int, wal_pages: int) -> tuple[sqlite3.Connect
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
         db.text_factory = bytes  # a row with a non-UTF-8 topic must not break every fetch
-        db.execute("PRAGMA journal_mode=WAL")
+        if emergency:
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            db.execute("PRAGMA journal_mode=MEMORY")
+        else:
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
         db.execute(f"PRAGMA wal_autocheckpoint={int(wal_pages)}")
@@ -99,11 +121,34 @@ def connect(path: Path, max_bytes: int, wal_pages: int) -> tuple[sqlite3.Connect
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != b"ok":
             raise CorruptFile(f"quick_check: {check[:200]!r}")
-        db.executescript(SCHEMA)
+        try:
+            db.executescript(SCHEMA)
+        except sqlite3.OperationalError as err:
+            if not emergency:
+                raise
+            # An old file without the dead-letter table: quarantine waits for disk space.
+            logger.warning("outbox %s: schema not updated on the full disk (%s)", path, err)
     except sqlite3.Error:
         db.close()
         raise
     return db, page_size
+
+
+def leave_emergency(db: sqlite3.Connection) -> None:
+    """Back to normal locking and WAL once the disk has room (see ``connect``).
+
+    Raises:
+        sqlite3.Error: still no room; the connection stays in emergency mode.
+    """
+    db.execute("PRAGMA locking_mode=NORMAL")
+    db.execute("SELECT COUNT(*) FROM meta").fetchone()  # releases the exclusive lock
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+    except sqlite3.Error:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()
+        raise
 
 
 def open_outbox_db(path: Path, max_bytes: int, wal_pages: int) -> Opened:
@@ -115,6 +160,9 @@ def open_outbox_db(path: Path, max_bytes: int, wal_pages: int) -> Opened:
     try:
         return Opened(*connect(path, max_bytes, wal_pages))
     except sqlite3.DatabaseError as err:
+        if _no_room(err):
+            logger.warning("outbox %s: cannot open normally (%s); disk full?", path, err)
+            return Opened(*connect(path, max_bytes, wal_pages, emergency=True), emergency=True)
         if not is_corrupt(err) and not isinstance(err, CorruptFile):
             raise
         damage = err
