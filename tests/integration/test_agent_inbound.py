@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tests.fakes.broker import MosquittoBroker
 from tests.integration.agent_helpers import (
     AgentProcess,
+    Received,
     Recorder,
     agent_config,
     count_results,
@@ -19,6 +21,13 @@ from tests.integration.agent_helpers import (
 from tests.telemetry.hostile import HOSTILE_PAYLOADS, NESTED
 
 pytestmark = pytest.mark.slow
+
+
+def _fresh(
+    results: Callable[[list[Received]], int], mark: int, count: int
+) -> Callable[[list[Received]], bool]:
+    """At least ``count`` results after history index ``mark``."""
+    return lambda history: results(history[mark:]) >= count
 
 
 def test_hostile_inbound_messages_never_stop_the_agent(
@@ -56,9 +65,7 @@ def test_hostile_inbound_messages_never_stop_the_agent(
                     )
                     assert answer["applied"] is False
                     mark = len(sub.snapshot())
-                    assert sub.wait_for(lambda h, m=mark: results(h[m:]) >= 5, 30), agent.stderr()[
-                        -4000:
-                    ]
+                    assert sub.wait_for(_fresh(results, mark, 5), 30), agent.stderr()[-4000:]
                     if run == "second":
                         for payload in HOSTILE_PAYLOADS.values():
                             mark = len(sub.snapshot())
@@ -68,7 +75,7 @@ def test_hostile_inbound_messages_never_stop_the_agent(
                             assert answer["applied"] is False
                             assert answer["error"]
                         mark = len(sub.snapshot())
-                        assert sub.wait_for(lambda h, m=mark: results(h[m:]) >= 10, 30)
+                        assert sub.wait_for(_fresh(results, mark, 10), 30)
                     assert agent.running(), agent.stderr()[-4000:]
                     summary = agent.terminate()
                     log = agent.stderr()
