@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import tempfile
 import threading
 import traceback
 import uuid
@@ -95,6 +97,7 @@ class Agent:
         self.reload_requested = threading.Event()
         self.supervisor = Supervisor(self.stop)
         self.boot_id = uuid.uuid4().hex[:12]
+        self._tmpdir_before: str | None = None
         self.stats = ResultStats(self.clock)
         self.first_result = threading.Event()
         self.parts = AgentParts(
@@ -111,6 +114,7 @@ class Agent:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start every component in order; undo what started if one fails."""
+        self._tmpdir_before = os.environ.get("TMPDIR")
         check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
         self.supervisor.install()
         try:
@@ -118,7 +122,17 @@ class Agent:
         except BaseException:
             self.parts.shutdown(flush_timeout_s=2.0)
             self.supervisor.uninstall()
+            self._restore_tmpdir()
             raise
+
+    def _restore_tmpdir(self) -> None:
+        # The private TMPDIR is the process's while the agent runs; an in-process agent (tests,
+        # tools) gives it back, so nothing later writes into a removed state dir.
+        if self._tmpdir_before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = self._tmpdir_before
+        tempfile.tempdir = None
 
     def run(
         self, duration_s: float | None = None, on_tick: Callable[[], None] | None = None
@@ -147,6 +161,7 @@ class Agent:
         self.notifier.stopping()
         self.parts.shutdown(flush_timeout_s=5.0)
         self.supervisor.uninstall()
+        self._restore_tmpdir()
         self.notifier.close()
 
     def summary(self) -> dict[str, Any]:
