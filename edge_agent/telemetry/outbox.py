@@ -7,18 +7,12 @@ keeping up with thousands of results per second on eMMC.
 
 Rows carry an AUTOINCREMENT id, so replay order is insertion order even after the table empties.
 
-Bounds, each counted under its own rule in ``<outbox>.counters`` (see outbox_counters.py):
-
-- ``size_bound``: the stored rows plus the WAL stay under ``max_mb``; beyond it the oldest
-  *unsent* rows are dropped (a row published at least once is never dropped, so a dropped row
-  is one no subscriber can have).
-- ``disk_floor``: the outbox never grows into the filesystem's last few percent
-  (outbox_space.py); at the floor, new rows displace the oldest unsent ones.
-- ``disk_full``: a batch that could not be stored even after releasing the disk reserve; the
-  state becomes ``disk_full`` until the next successful write.
-- ``quarantined``: rows that cannot be published (a wildcard topic, a TEXT payload, a bad qos)
-  move to the ``dead_letter`` table (its newest 1,000 kept) and the rest flows.
-- ``refused``: rows the broker refused for good (counted by the publisher).
+Bounds and losses: rows plus the WAL stay under ``max_mb`` (rule ``size_bound``) and above the
+disk's free-space floor (``disk_floor``, outbox_space.py); beyond either, the oldest rows *not
+yet sent* are dropped (a row published once may have arrived, so it is never dropped and the
+counters stay exact). A batch that cannot be stored at all is ``disk_full``; unpublishable
+rows are ``quarantined`` to the ``dead_letter`` table. Every loss is counted by rule and kind
+in ``<outbox>.counters`` (outbox_counters.py).
 
 A file SQLite calls corrupt is moved aside with a timestamp and its readable rows salvaged
 into a fresh outbox (outbox_salvage.py); ``drain_events`` reports it to telemetry.
@@ -38,15 +32,18 @@ from typing import Literal, NoReturn
 
 from edge_agent.errors import TelemetryError
 from edge_agent.hardware.state_files import clear_symlink, open_state_file
-from edge_agent.telemetry.outbox_counters import DropCounters, Kind, Rule, row_kind
+from edge_agent.telemetry.outbox_counters import DropCounters, Kind, Rule
 from edge_agent.telemetry.outbox_db import (
     ROW_OVERHEAD_BYTES,
+    delete_rows,
+    drop_oldest,
     is_disk_full,
     leave_emergency,
     legacy_dropped,
     measure,
     open_outbox_db,
     row_kinds,
+    topics_of,
     transaction,
 )
 from edge_agent.telemetry.outbox_salvage import move_to_dead_letter, row_problem
@@ -56,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxError", "OutboxItem", "OutboxRow", "OutboxStats"]
 
-_DELETE_CHUNK = 500
 # Row bytes per byte of free disk: B-tree pages are not full, and the WAL repeats pages.
 _PAGE_FILL = 0.7
 OutboxState = Literal["ok", "disk_full", "error"]
@@ -207,28 +203,9 @@ class Outbox:
 
     def _trim(self, excess: int) -> tuple[dict[Kind, int], int]:
         """Delete the oldest unsent rows until ``excess`` bytes are freed (in a transaction)."""
-        kinds: dict[Kind, int] = {"results": 0, "other": 0}
         if excess <= 0:
-            return kinds, 0
-        freed = 0
-        last_id = 0
-        cursor = self._db.execute(
-            "SELECT id, LENGTH(topic) + LENGTH(payload), topic FROM outbox WHERE id > ? "
-            "ORDER BY id",
-            (self._sent_upto,),
-        )
-        for rowid, size, topic in cursor:
-            freed += int(size or 0) + ROW_OVERHEAD_BYTES
-            kinds[row_kind(topic if isinstance(topic, (str, bytes)) else b"")] += 1
-            last_id = int(rowid)
-            if freed >= excess:
-                break
-        cursor.close()
-        if last_id:
-            self._db.execute(
-                "DELETE FROM outbox WHERE id > ? AND id <= ?", (self._sent_upto, last_id)
-            )
-        return kinds, freed
+            return {"results": 0, "other": 0}, 0
+        return drop_oldest(self._db, self._sent_upto, excess)
 
     def _check_space(self) -> None:
         """Re-measure the disk (every ``check_bytes`` of new rows, or after a failure)."""
@@ -341,16 +318,12 @@ class Outbox:
     def count_refused(self, rowids: Sequence[int]) -> None:
         """Count rows the broker refused for good (rule ``refused``; the caller deletes them)."""
         with self._lock:
-            marks = ",".join("?" * len(rowids))
             try:
-                topics = self._db.execute(
-                    f"SELECT topic FROM outbox WHERE id IN ({marks})",  # noqa: S608
-                    list(rowids),
-                ).fetchall()
+                topics = topics_of(self._db, rowids)
             except sqlite3.Error as err:
                 logger.debug("outbox refused rows: %s", err)
-                topics = [(b"",) for _ in rowids]
-            self.counters.add_many("refused", row_kinds(t for (t,) in topics))
+                topics = [b""] * len(rowids)
+            self.counters.add_many("refused", row_kinds(topics))
 
     def mark_sent(self, rowid: int) -> None:
         """Note that rows up to ``rowid`` were published once: they are never dropped since a
@@ -370,35 +343,18 @@ class Outbox:
             return 0
         with self._lock:
             try:
-                removed, freed = self._delete(ids)
+                removed, freed = delete_rows(self._db, ids)
             except sqlite3.Error as err:
                 if not is_disk_full(err):
                     raise TelemetryError(f"outbox {self.path}: delete failed: {err}") from err
                 self._make_room("a delete failed: disk full")
                 try:
-                    removed, freed = self._delete(ids)
+                    removed, freed = delete_rows(self._db, ids)
                 except sqlite3.Error as again:
                     raise TelemetryError(f"outbox {self.path}: delete failed: {again}") from again
             self._depth -= removed
             self._bytes -= freed
             return removed
-
-    def _delete(self, ids: list[int]) -> tuple[int, int]:
-        removed = 0
-        freed = 0
-        with transaction(self._db):
-            for start in range(0, len(ids), _DELETE_CHUNK):
-                chunk = ids[start : start + _DELETE_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                size_row = self._db.execute(
-                    f"SELECT COUNT(*), COALESCE(SUM(LENGTH(topic) + LENGTH(payload)), 0) "  # noqa: S608
-                    f"FROM outbox WHERE id IN ({marks})",
-                    chunk,
-                ).fetchone()
-                self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
-                removed += int(size_row[0])
-                freed += int(size_row[1]) + int(size_row[0]) * ROW_OVERHEAD_BYTES
-        return removed, freed
 
     # -- observers --------------------------------------------------------------------------
 

@@ -6,7 +6,10 @@ overwritten in place with ``pwrite``: an update needs no new disk block, no jour
 rename. It is written whenever a counter changes (drops are rare events, not per-row work)
 and not fsynced: the page cache survives ``kill -9`` of the agent.
 
-Rules (why a message was lost) and kinds (``results``, ``other`` = telemetry and anything
+Rules: ``size_bound`` (``outbox_max_mb``), ``disk_floor`` (the disk's free-space floor),
+``disk_full`` (could not be stored at all), ``quarantined`` (cannot be published: moved to the
+dead-letter table), ``refused`` (by the broker, for good). Rules (why a message was lost) and
+kinds (``results``, ``other`` = telemetry and anything
 else) are counted separately, so the counters say exactly how many results were dropped, by
 which rule.
 """

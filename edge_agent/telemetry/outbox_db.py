@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 ROW_OVERHEAD_BYTES = 48
 _SQLITE_FULL = 13
 _SALVAGE_CHUNK = 500
+_DELETE_CHUNK = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -198,6 +199,54 @@ def measure(db: sqlite3.Connection) -> tuple[int, int]:
     ).fetchone()
     depth = int(row[0])
     return depth, int(row[1]) + depth * ROW_OVERHEAD_BYTES
+
+
+def drop_oldest(db: sqlite3.Connection, after_id: int, excess: int) -> tuple[dict[Kind, int], int]:
+    """Delete the oldest rows with an id above ``after_id`` until ``excess`` bytes are freed
+    (inside the caller's transaction); (rows by kind, bytes freed)."""
+    kinds: dict[Kind, int] = {"results": 0, "other": 0}
+    freed = 0
+    last_id = 0
+    cursor = db.execute(
+        "SELECT id, LENGTH(topic) + LENGTH(payload), topic FROM outbox WHERE id > ? ORDER BY id",
+        (after_id,),
+    )
+    for rowid, size, topic in cursor:
+        freed += int(size or 0) + ROW_OVERHEAD_BYTES
+        kinds[row_kind(topic if isinstance(topic, (str, bytes)) else b"")] += 1
+        last_id = int(rowid)
+        if freed >= excess:
+            break
+    cursor.close()
+    if last_id:
+        db.execute("DELETE FROM outbox WHERE id > ? AND id <= ?", (after_id, last_id))
+    return kinds, freed
+
+
+def delete_rows(db: sqlite3.Connection, ids: list[int]) -> tuple[int, int]:
+    """Delete rows by id in one transaction; (rows removed, bytes freed)."""
+    removed = 0
+    freed = 0
+    with transaction(db):
+        for start in range(0, len(ids), _DELETE_CHUNK):
+            chunk = ids[start : start + _DELETE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            size_row = db.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(LENGTH(topic) + LENGTH(payload)), 0) "  # noqa: S608
+                f"FROM outbox WHERE id IN ({marks})",
+                chunk,
+            ).fetchone()
+            db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+            removed += int(size_row[0])
+            freed += int(size_row[1]) + int(size_row[0]) * ROW_OVERHEAD_BYTES
+    return removed, freed
+
+
+def topics_of(db: sqlite3.Connection, ids: Sequence[int]) -> list[Any]:
+    """The topics of rows ``ids`` (as stored)."""
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(f"SELECT topic FROM outbox WHERE id IN ({marks})", list(ids))  # noqa: S608
+    return [topic for (topic,) in rows.fetchall()]
 
 
 def legacy_dropped(db: sqlite3.Connection, path: Path) -> int:
