@@ -94,16 +94,10 @@ class DropCounters:
 
     def add(self, rule: Rule, kind: Kind, count: int) -> None:
         """Count ``count`` messages of ``kind`` lost by ``rule`` and persist the counters."""
-        if count <= 0:
-            return
-        self.counts[rule][kind] += count
-        if self._fd is None:
-            self._open()  # the disk may have room again
-        else:
-            self._write()
+        self.add_many(rule, {kind: count})
 
     def add_many(self, rule: Rule, kinds: dict[Kind, int]) -> None:
-        """``add`` for several kinds, with one write."""
+        """Count losses of several kinds under ``rule``, with one write."""
         for kind, count in kinds.items():
             self.counts[rule][kind] += max(0, count)
         if any(kinds.values()):
