@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
 import traceback
 import uuid
@@ -30,6 +31,7 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.hardware.state_files import prepare_state_dir
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class Agent:
         self.reload_requested = threading.Event()
         self.supervisor = Supervisor(self.stop)
         self.boot_id = uuid.uuid4().hex[:12]
+        self._tmpdir_before: str | None = None
         self.stats = ResultStats(self.clock)
         self.first_result = threading.Event()
         self.parts = AgentParts(
@@ -112,6 +115,7 @@ class Agent:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start every component in order; undo what started if one fails."""
+        self._tmpdir_before = os.environ.get("TMPDIR")
         check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
         self.supervisor.install()
         try:
@@ -119,7 +123,17 @@ class Agent:
         except BaseException:
             self.parts.shutdown(flush_timeout_s=2.0)
             self.supervisor.uninstall()
+            self._restore_tmpdir()
             raise
+
+    def _restore_tmpdir(self) -> None:
+        # The private TMPDIR is the process's while the agent runs; an in-process agent (tests,
+        # tools) gives it back, so nothing later writes into a removed state dir.
+        if self._tmpdir_before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = self._tmpdir_before
+        tempfile.tempdir = None
 
     def run(
         self, duration_s: float | None = None, on_tick: Callable[[], None] | None = None
@@ -148,6 +162,7 @@ class Agent:
         self.notifier.stopping()
         self.parts.shutdown(flush_timeout_s=flush_timeout_s)
         self.supervisor.uninstall()
+        self._restore_tmpdir()
         self.notifier.close()
 
     def summary(self) -> dict[str, Any]:
@@ -230,17 +245,16 @@ class Agent:
 
 
 def check_state_dir(path: Path) -> None:
-    """Create the state directory and prove it is writable.
+    """Create and vet the state directory; give the process a private TMPDIR under it.
+
+    No file is written to prove writability: on a full disk the agent must still start and
+    drain its outbox.
 
     Raises:
-        ConfigError: naming the path, so the CLI exits 2 with a clear message.
+        ConfigError: naming the path and why (writable by others, not writable), so the CLI
+            exits 2 with a clear message.
     """
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
+        prepare_state_dir(path)
     except OSError as err:
-        raise ConfigError(
-            [FieldError("state_dir", f"{path} is not writable ({err.strerror})")]
-        ) from err
+        raise ConfigError([FieldError("state_dir", err.strerror or str(err))]) from err

@@ -209,7 +209,13 @@ class AgentParts:
         if mqtt.ha_discovery:
             model = self.board.model if self.board is not None else "Jetson"
             HaDiscovery(
-                self.topics, self.link, mqtt.ha_prefix, self.version, self._profile_names(), model
+                self.topics,
+                self.link,
+                mqtt.ha_prefix,
+                self.version,
+                self._profile_names(),
+                model,
+                clock=self.clock,
             ).start()
         self.link.start()
         self.publisher.start()

@@ -173,6 +173,7 @@ class Reporter:
             outbox_dropped=0 if outbox is None else outbox.dropped,
             outbox_lost=0 if outbox is None else outbox.lost,
             outbox_errors=0 if outbox is None else outbox.errors,
+            outbox_detail=None if outbox is None else outbox.telemetry_detail(),
             events=[_event_text(e) for e in events] + self._notes(),
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
@@ -271,6 +272,8 @@ class Reporter:
         notes = []
         if self._in.profile_error:
             notes.append(f"profile: {self._in.profile_error}")
+        if self._in.publisher is not None:
+            notes.extend(self._in.publisher.outbox.drain_events())
         return notes
 
 

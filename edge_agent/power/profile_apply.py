@@ -26,6 +26,7 @@ from edge_agent.hardware.clocks import GpuDevfreq
 from edge_agent.hardware.jetson_clocks import JetsonClocks, is_active
 from edge_agent.hardware.nvpmodel import NVPMODEL_BIN, Nvpmodel
 from edge_agent.hardware.root import Root
+from edge_agent.hardware.state_files import clear_symlink
 from edge_agent.power.profile_backends import (
     JtopBackend,
     NvpmodelBackend,
@@ -357,6 +358,7 @@ class ProfileController:
         if not before.jetson_clocks_active or not self._jc.available():
             return None
         path = self.state_dir / JETSON_CLOCKS_FILE
+        clear_symlink(path)  # jetson_clocks --store writes as root, following links
         self._jc.store(path, overwrite=True)
         return path
 

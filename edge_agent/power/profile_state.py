@@ -21,6 +21,7 @@ from edge_agent.hardware import clocks
 from edge_agent.hardware.clocks import CpuState, GpuDevfreq
 from edge_agent.hardware.nvpmodel import POWER_GATING_PARAMS, Nvpmodel
 from edge_agent.hardware.root import Root
+from edge_agent.hardware.state_files import clear_symlink, open_state_file, write_atomic
 from edge_agent.power.profiles import ClockCaps, Profile
 
 logger = logging.getLogger(__name__)
@@ -343,8 +344,9 @@ def profile_lock(state_dir: Path) -> Iterator[None]:
         ProfileError: the state directory or lock file cannot be created.
     """
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        clear_symlink(state_dir / LOCK_FILE)  # a planted link is replaced, never followed
+        fd = open_state_file(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     except OSError as err:
         raise ProfileError(f"{state_dir / LOCK_FILE}: cannot open lock ({err.strerror})") from err
     try:
@@ -358,25 +360,26 @@ def load_saved(state_dir: Path) -> dict[str, Any] | None:
     """The last applied profile record (``profile.json``), or None when absent or unreadable."""
     path = state_dir / STATE_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        fd = open_state_file(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as file:
+            data = json.loads(file.read(1024 * 1024).decode("utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         logger.warning("%s unreadable, ignored: %s", path, err)
         return None
     return data if isinstance(data, dict) else None
 
 
 def save_record(state_dir: Path, record: dict[str, Any]) -> None:
-    """Write ``profile.json`` atomically (temp file + rename).
+    """Write ``profile.json`` atomically (``O_EXCL`` temp file, 0600, + rename).
 
     Raises:
         ProfileError: the file cannot be written.
     """
     path = state_dir / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
+    data = json.dumps(record, indent=2, sort_keys=True) + "\n"
     try:
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, data.encode("utf-8"))
     except OSError as err:
         raise ProfileError(f"{path}: cannot write ({err.strerror})") from err

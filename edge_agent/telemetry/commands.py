@@ -1,67 +1,77 @@
 """``<prefix>/<dev>/profile/set`` -> apply -> retained ``<prefix>/<dev>/profile/state``.
 
 Accepted payloads: the bare name (``maxq``), a JSON string (``"maxq"``) or a JSON object
-(``{"profile": "maxq"}``). Rejected with an error answer, leaving the pipeline untouched: an
-empty payload, more than 64 KiB, not UTF-8, a malformed name, or a profile not in the known
-list. The apply runs on a small worker thread (paho's network thread must never block on a
-DVFS switch); its queue is bounded and a full queue is answered with a ``busy`` error.
+(``{"profile": "maxq"}``). Every payload goes through the bounded inbound parser
+(:mod:`edge_agent.telemetry.inbound`: size, UTF-8, depth, then the :class:`ProfileCommand`
+model) and any refusal or handler failure is answered on ``profile/state``, leaving the pipeline
+untouched. The apply runs on a small worker thread (paho's network thread must never block on a
+DVFS switch); its queue is bounded (a full queue is answered ``busy``) and switches are
+rate-limited (a flood is answered ``rate limited``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
-import re
 import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import EdgeAgentError
+from edge_agent.telemetry.inbound import (
+    MAX_PAYLOAD_BYTES,
+    InboundLog,
+    InboundRejected,
+    RateLimiter,
+    decode_json,
+    decode_text,
+    guard,
+    validate,
+)
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode, profile_state_payload
 from edge_agent.telemetry.topics import Topics
 
 logger = logging.getLogger(__name__)
 
-MAX_COMMAND_BYTES = 64 * 1024
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_COMMAND_BYTES = MAX_PAYLOAD_BYTES
+_NAME_HINT = "expected a profile name (letters, digits, '_', '.', '-'; at most 64 characters)"
 ApplyFn = Callable[[str], Mapping[str, Any]]
+CommandRejected = InboundRejected
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
-class CommandRejected(ValueError):
-    """A command payload that cannot be acted on (the message is the answer's error)."""
+class ProfileCommand(BaseModel):
+    """A ``profile/set`` document; a bare or JSON string means ``{"profile": <it>}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: ProfileName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"profile": data} if isinstance(data, str) else data
 
 
 def parse_profile_command(payload: bytes) -> str:
     """The profile name in a ``profile/set`` payload.
 
     Raises:
-        CommandRejected: empty, too large, not UTF-8, or not a well-formed name.
+        InboundRejected: empty, too large, not UTF-8, too deep, not JSON, or not a name.
     """
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandRejected(f"payload too large: {len(payload)} bytes (max {MAX_COMMAND_BYTES})")
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError as err:
-        raise CommandRejected("payload is not UTF-8") from err
+    text = decode_text(payload, MAX_COMMAND_BYTES)
     if not text:
-        raise CommandRejected("empty payload: expected a profile name")
-    name: Any = text
-    if text[0] in '"{':
-        try:
-            name = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise CommandRejected(f"payload is not valid JSON: {err.msg}") from err
-        if isinstance(name, dict):
-            name = name.get("profile")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise CommandRejected(
-            "expected a profile name (letters, digits, '_', '.', '-'; at most 64 characters)"
-        )
-    return name
+        raise InboundRejected("empty payload: expected a profile name")
+    data: Any = decode_json(text) if text[0] in '"{[' else text
+    try:
+        return validate(ProfileCommand, data).profile
+    except InboundRejected as err:
+        raise InboundRejected(f"{_NAME_HINT}: {err}") from err
 
 
 class ProfileCommandHandler:
@@ -76,6 +86,8 @@ class ProfileCommandHandler:
         clock: the injected clock (answer timestamps).
         current: the profile active at start, reported until a command changes it.
         queue_size: commands waiting for the worker before new ones are refused.
+        switch_burst: profile switches accepted at once before the rate limit applies.
+        switch_every_s: then one switch per this many seconds.
     """
 
     def __init__(
@@ -87,6 +99,8 @@ class ProfileCommandHandler:
         clock: Clock | None = None,
         current: str | None = None,
         queue_size: int = 4,
+        switch_burst: int = 4,
+        switch_every_s: float = 2.0,
     ) -> None:
         self.topics = topics
         self.link = link
@@ -99,6 +113,13 @@ class ProfileCommandHandler:
         self._thread: threading.Thread | None = None
         self.handled = 0
         self.rejected = 0
+        self._switches = RateLimiter(self.clock, switch_burst, switch_every_s)
+        self._log = InboundLog(self.clock, "profile/set")
+        # The apply is part of handling the message: a bug in it must not stop the agent
+        # either (a retained command would repeat it at every start).
+        self._guarded_apply = guard(
+            lambda _topic, name: self._apply(name.decode("utf-8")), self._answer_error, self._log
+        )
 
     def start(self) -> None:
         """Subscribe to ``profile/set`` and start the worker."""
@@ -107,7 +128,9 @@ class ProfileCommandHandler:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="edge-profile-cmd", daemon=True)
         self._thread.start()
-        self.link.subscribe(self.topics.profile_set(), self.on_message)
+        self.link.subscribe(
+            self.topics.profile_set(), guard(self.on_message, self._answer_error, self._log)
+        )
 
     def stop(self) -> None:
         """Ask the worker to stop after the command it is applying."""
@@ -129,33 +152,40 @@ class ProfileCommandHandler:
         self._answer(profile, error is None, error, requested=None)
 
     def on_message(self, _topic: str, payload: bytes) -> None:
-        """Validate a command (network thread) and queue it for the worker."""
-        name: str | None = None
-        try:
-            name = parse_profile_command(payload)
-            if self.profiles is not None and name not in self.profiles:
-                known = ", ".join(sorted(self.profiles))
-                raise CommandRejected(f"unknown profile {name!r}; known: {known}")
-        except CommandRejected as err:
-            # Echo a well-formed name back so the sender can tell which command failed.
-            self._reject(str(err), name)
-            return
+        """Validate a command (network thread) and queue it for the worker.
+
+        Raises:
+            InboundRejected: the command is refused; :func:`guard` answers it.
+        """
+        name = parse_profile_command(payload)
+        if self.profiles is not None and name not in self.profiles:
+            known = ", ".join(sorted(self.profiles))
+            raise InboundRejected(f"unknown profile {name!r}; known: {known}", subject=name)
+        if not self._switches.allow():
+            raise InboundRejected(
+                f"rate limited: at most {self._switches.burst} profile switches at once, "
+                f"then one per {self._switches.every_s:g} s",
+                subject=name,
+            )
         try:
             self._queue.put_nowait(name)
         except queue.Full:
-            self._reject(f"busy: {self._queue.maxsize} profile commands pending", name)
+            raise InboundRejected(
+                f"busy: {self._queue.maxsize} profile commands pending", subject=name
+            ) from None
 
-    def _reject(self, error: str, requested: str | None) -> None:
+    def _answer_error(self, _topic: str, rejection: InboundRejected) -> None:
+        # Called by guard() for every refusal; echo a well-formed name back so the sender can
+        # tell which command failed.
         self.rejected += 1
-        logger.warning("profile command rejected: %s", error)
-        self._answer(self.current, False, error, requested)
+        self._answer(self.current, False, str(rejection), rejection.subject)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             name = self._queue.get()
             if name is None:
                 continue
-            self._apply(name)
+            self._guarded_apply(self.topics.profile_set(), name.encode("utf-8"))
 
     def _apply(self, name: str) -> None:
         try:

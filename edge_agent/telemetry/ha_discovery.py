@@ -4,14 +4,20 @@ Publishes retained configs (reference/peer_systems.md section 7) for sensors rea
 telemetry topic (board W, fps, perf/W, latency p50) and a ``select`` for the power profile
 (command ``profile/set``, state from ``profile/state``). Availability follows the JSON status
 topic. Configs go through ``MqttLink.publish_retained``, so they are re-sent on every connect,
-and again whenever Home Assistant announces ``online`` on its own status topic.
+and again whenever Home Assistant announces ``online`` on its own status topic. That topic is
+inbound: its payload goes through the bounded inbound parser, and re-sends are rate-limited (an
+``online`` storm costs at most a couple of re-sends; the configs are retained anyway).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.telemetry.inbound import InboundLog, RateLimiter, decode_text, guard, validate
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode
 from edge_agent.telemetry.topics import Topics
@@ -29,6 +35,18 @@ SENSORS: dict[str, tuple[str, str, str | None, str | None]] = {
     "latency_p50": ("Latency p50", "{{ value_json.latency_ms.p50 }}", "ms", "duration"),
 }
 
+HA_STATUS_MAX_BYTES = 64
+REDISCOVERY_BURST = 2
+REDISCOVERY_EVERY_S = 10.0
+
+
+class HaStatus(BaseModel):
+    """Home Assistant's birth/last-will payload on ``<ha_prefix>/status``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: Literal["online", "offline"]
+
 
 class HaDiscovery:
     """Builds and publishes the Home Assistant discovery configs.
@@ -40,6 +58,7 @@ class HaDiscovery:
         version: agent version for the device card.
         profiles: profile names offered by the select.
         model: board name for the device card.
+        clock: the injected clock (the rediscovery rate limit).
     """
 
     def __init__(
@@ -50,6 +69,7 @@ class HaDiscovery:
         version: str,
         profiles: Sequence[str],
         model: str = "Jetson",
+        clock: Clock | None = None,
     ) -> None:
         self.topics = topics
         self.link = link
@@ -57,6 +77,10 @@ class HaDiscovery:
         self.version = version
         self.profiles = list(profiles)
         self.model = model
+        clock = clock or SystemClock()
+        self.rediscovery = RateLimiter(clock, REDISCOVERY_BURST, REDISCOVERY_EVERY_S)
+        self.log = InboundLog(clock, "ha status")
+        self.published = 0
 
     def configs(self) -> dict[str, dict[str, Any]]:
         """Discovery topic -> config document."""
@@ -105,15 +129,26 @@ class HaDiscovery:
     def start(self) -> None:
         """Publish the configs (retained) and re-send them when Home Assistant comes online."""
         self.publish()
-        self.link.subscribe(self.topics.ha_status(self.ha_prefix), self._on_ha_status)
+        # Nothing to answer on: the status topic is Home Assistant's own. Refusals are counted
+        # and logged.
+        self.link.subscribe(
+            self.topics.ha_status(self.ha_prefix), guard(self.on_ha_status, None, self.log)
+        )
 
     def publish(self) -> None:
         """Publish every config, retained."""
         for topic, doc in self.configs().items():
             self.link.publish_retained(topic, encode(doc))
+        self.published += 1
 
-    def _on_ha_status(self, _topic: str, payload: bytes) -> None:
-        if payload.strip() == b"online":
+    def on_ha_status(self, _topic: str, payload: bytes) -> None:
+        """Re-send the configs when Home Assistant comes online (rate-limited).
+
+        Raises:
+            InboundRejected: the payload is not ``online`` or ``offline``.
+        """
+        status = validate(HaStatus, {"state": decode_text(payload, HA_STATUS_MAX_BYTES)})
+        if status.state == "online" and self.rediscovery.allow():
             self.publish()
 
 

@@ -33,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.clock import Clock
 from edge_agent.config import MqttConfig, read_secret
 from edge_agent.errors import TelemetryError
+from edge_agent.telemetry.inbound import InboundLog, guard
 from edge_agent.telemetry.payloads import StatusState, encode, status_payload
 from edge_agent.telemetry.topics import Topics
 
@@ -238,11 +239,14 @@ class MqttLink:
     def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
         """Route messages matching ``topic_filter`` to ``handler(topic, payload)``.
 
-        The handler runs on paho's network thread: it must return quickly.
+        The handler runs on paho's network thread: it must return quickly. It is wrapped in
+        the inbound boundary (:func:`inbound.guard`), so even a handler that forgot its own
+        cannot let a message stop the MQTT loop; handlers that answer errors guard themselves.
         """
+        safe = guard(handler, None, InboundLog(self.clock, topic_filter))
 
         def _route(_client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-            handler(message.topic, bytes(message.payload))
+            safe(message.topic, bytes(message.payload))
 
         with self._lock:
             self._subscriptions[topic_filter] = (qos, handler)

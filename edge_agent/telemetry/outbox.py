@@ -7,46 +7,56 @@ keeping up with thousands of results per second on eMMC.
 
 Rows carry an AUTOINCREMENT id, so replay order is insertion order even after the table empties.
 
-Size policy: the stored bytes (topic + payload + a per-row overhead estimate) are bounded by
-``max_mb``; when a batch would exceed it, the oldest rows are dropped and counted in ``dropped``
-(persisted in the same file). SQLite reuses freed pages, so the file stays near the bound; a hard
-``max_page_count`` (twice the bound plus 4 MiB) guards against runaway growth.
+Bounds and losses: rows plus the WAL stay under ``max_mb`` (rule ``size_bound``) and above the
+disk's free-space floor (``disk_floor``, outbox_space.py); beyond either, the oldest rows *not
+yet sent* are dropped (a row published once may have arrived, so it is never dropped and the
+counters stay exact). A batch that cannot be stored at all is ``disk_full``; unpublishable
+rows are ``quarantined`` to the ``dead_letter`` table. Every loss is counted by rule and kind
+in ``<outbox>.counters`` (outbox_counters.py).
 
-Failure policy: a write that fails (disk full, I/O error, hard cap) raises :class:`OutboxError`
-after counting the rows it could not store in ``lost``; the state becomes ``disk_full`` or
-``error`` and returns to ``ok`` at the next successful write. Callers count and carry on.
+A file SQLite calls corrupt is moved aside with a timestamp and its readable rows salvaged
+into a fresh outbox (outbox_salvage.py); ``drain_events`` reports it to telemetry.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn
 
 from edge_agent.errors import TelemetryError
+from edge_agent.hardware.state_files import clear_symlink, open_state_file
+from edge_agent.telemetry.outbox_counters import DropCounters, Kind, Rule
+from edge_agent.telemetry.outbox_db import (
+    ROW_OVERHEAD_BYTES,
+    delete_rows,
+    drop_oldest,
+    is_disk_full,
+    leave_emergency,
+    legacy_dropped,
+    measure,
+    open_outbox_db,
+    row_kinds,
+    topics_of,
+    transaction,
+)
+from edge_agent.telemetry.outbox_salvage import move_to_dead_letter, row_problem
+from edge_agent.telemetry.outbox_space import SpaceGuard
 
 logger = logging.getLogger(__name__)
 
-ROW_OVERHEAD_BYTES = 48
-_SQLITE_FULL = 13
-_DELETE_CHUNK = 500
+__all__ = ["ROW_OVERHEAD_BYTES", "Outbox", "OutboxError", "OutboxItem", "OutboxRow", "OutboxStats"]
+
+# Row bytes per byte of free disk: B-tree pages are not full, and the WAL repeats pages.
+_PAGE_FILL = 0.7
 OutboxState = Literal["ok", "disk_full", "error"]
 OutboxItem = tuple[str, bytes, int]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('dropped', 0);
-"""
 
 
 class OutboxError(TelemetryError):
@@ -77,21 +87,19 @@ class OutboxStats:
     dropped: int
     lost: int
     state: OutboxState
-
-
-def _is_disk_full(err: sqlite3.Error) -> bool:
-    code = getattr(err, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return (code & 0xFF) == _SQLITE_FULL
-    return "full" in str(err).lower()
+    drops: dict[str, int] = field(default_factory=dict)
+    results_dropped: int = 0
+    quarantined: int = 0
+    reserve: bool = True
+    bound: str = "size_bound"
 
 
 class Outbox:
     """A bounded, crash-safe FIFO of MQTT messages (thread-safe).
 
     Args:
-        path: the SQLite file (under the state directory); parents are created.
-        max_mb: bound on the stored bytes; drop-oldest beyond it.
+        path: the SQLite file (under the state directory); parents are created 0700.
+        max_mb: bound on the stored bytes plus the WAL; drop-oldest-unsent beyond it.
     """
 
     def __init__(self, path: Path, max_mb: float) -> None:
@@ -100,32 +108,56 @@ class Outbox:
         self.path = path
         self.max_bytes = int(max_mb * 1024 * 1024)
         self._lock = threading.Lock()
-        self._lost = 0
         self._state: OutboxState = "ok"
+        self._events: collections.deque[str] = collections.deque(maxlen=32)
+        self._sent_upto = 0  # rows up to this id were published at least once: never dropped
+        self._since_check = 0
+        self._bound: Rule = "size_bound"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-            hard_pages = (2 * self.max_bytes + 4 * 1024 * 1024) // page_size
-            self._db.execute(f"PRAGMA max_page_count={int(hard_pages)}")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(topic) + LENGTH(payload)), 0) FROM outbox"
-            ).fetchone()
-            self._depth = int(row[0])
-            self._bytes = int(row[1]) + self._depth * ROW_OVERHEAD_BYTES
-            self._dropped = int(
-                self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0]
-            )
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.space = SpaceGuard(path)
+        except OSError as err:
+            raise TelemetryError(f"cannot open outbox {path}: {err}") from err
+        self.counters = DropCounters(path.with_name(path.name + ".counters"))
+        if self.space.tight():
+            self.space.release_reserve("the disk is full at start")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            clear_symlink(path.with_name(path.name + suffix))
+        try:
+            # Created (or narrowed to) 0600 here: SQLite gives its -wal and -shm the same mode.
+            os.close(open_state_file(path, os.O_RDWR | os.O_CREAT))
+            opened = open_outbox_db(path, self.max_bytes, self.space.plan.wal_pages)
         except (sqlite3.Error, OSError) as err:
             raise TelemetryError(f"cannot open outbox {path}: {err}") from err
+        self._db, self._page_size = opened.db, opened.page_size
+        self._emergency = opened.emergency
+        if opened.emergency:
+            message = (
+                "outbox opened on a full disk: in-memory journal until there is room "
+                "(draining works; a crash now may damage the file, then it is salvaged)"
+            )
+            logger.warning("%s", message)
+            self._events.append(message)
+        self._depth, self._bytes = measure(self._db)
+        if opened.recovered:
+            logger.error("%s", opened.recovered)
+            self._events.append(opened.recovered)
+            self.counters.add_many("disk_full", opened.unsalvaged)
+        if self.counters.fresh:
+            self.counters.add("size_bound", "other", legacy_dropped(self._db, path))
+        # The WAL counts against max_mb (it lives on the same disk); half the bound at least.
+        wal_bytes = self.space.plan.wal_pages * self._page_size
+        self._row_limit = max(self.max_bytes // 2, self.max_bytes - wal_bytes)
+        self._cap = self._row_limit
+        with self._lock:
+            self._check_space()
         if self._depth:
             logger.info("outbox %s holds %d messages from a previous run", path, self._depth)
 
+    # -- writing ----------------------------------------------------------------------------
+
     def put_many(self, items: Sequence[OutboxItem]) -> int:
-        """Store messages in one transaction, dropping the oldest beyond the bound.
+        """Store messages in one transaction, dropping the oldest unsent beyond the bounds.
 
         Args:
             items: (topic, payload, qos) in publish order.
@@ -134,93 +166,174 @@ class Outbox:
             How many old rows were dropped to make room.
 
         Raises:
-            OutboxError: nothing of ``items`` was stored (counted in ``lost``).
+            OutboxError: nothing of ``items`` was stored (counted under ``disk_full``).
         """
         if not items:
             return 0
         added = sum(len(t.encode("utf-8")) + len(p) + ROW_OVERHEAD_BYTES for t, p, _ in items)
         with self._lock:
+            self._since_check += added
+            if self._since_check >= self.space.plan.check_bytes or self._state != "ok":
+                self._check_space()
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)", items
-                )
-                dropped_rows, freed = self._trim(self._bytes + added - self.max_bytes)
-                if dropped_rows:
-                    self._db.execute(
-                        "UPDATE meta SET value = value + ? WHERE key='dropped'", (dropped_rows,)
-                    )
-                self._db.execute("COMMIT")
+                dropped = self._insert(items, added)
             except sqlite3.Error as err:
-                self._rollback()
-                self._failed(err, len(items))
-            self._depth += len(items) - dropped_rows
-            self._bytes += added - freed
-            if dropped_rows:
-                if self._dropped == 0:
-                    logger.warning(
-                        "outbox %s over %.1f MB: dropping oldest messages",
-                        self.path,
-                        self.max_bytes / 1048576,
-                    )
-                self._dropped += dropped_rows
+                if not is_disk_full(err):
+                    self._failed(err, items)
+                self._make_room("a write failed: disk full")
+                try:
+                    dropped = self._insert(items, added)
+                except sqlite3.Error as again:
+                    self._failed(again, items)
             if self._state != "ok":
                 logger.info("outbox %s writable again", self.path)
                 self._state = "ok"
-            return dropped_rows
+            return dropped
 
-    def _trim(self, excess: int) -> tuple[int, int]:
-        """Delete the oldest rows until ``excess`` bytes are freed (inside a transaction)."""
-        if excess <= 0:
-            return 0, 0
-        freed = 0
-        count = 0
-        last_id = 0
-        cursor = self._db.execute(
-            "SELECT id, LENGTH(topic) + LENGTH(payload) FROM outbox ORDER BY id"
-        )
-        for rowid, size in cursor:
-            freed += int(size) + ROW_OVERHEAD_BYTES
-            count += 1
-            last_id = int(rowid)
-            if freed >= excess:
-                break
-        cursor.close()
+    def _insert(self, items: Sequence[OutboxItem], added: int) -> int:
+        with transaction(self._db):
+            self._db.executemany("INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)", items)
+            kinds, freed = self._trim(self._bytes + added - self._cap)
+        count = sum(kinds.values())
+        self._depth += len(items) - count
+        self._bytes += added - freed
         if count:
-            self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
-        return count, freed
+            self.counters.add_many(self._bound, kinds)
+        return count
 
-    def _rollback(self) -> None:
+    def _trim(self, excess: int) -> tuple[dict[Kind, int], int]:
+        """Delete the oldest unsent rows until ``excess`` bytes are freed (in a transaction)."""
+        if excess <= 0:
+            return {"results": 0, "other": 0}, 0
+        return drop_oldest(self._db, self._sent_upto, excess)
+
+    def _check_space(self) -> None:
+        """Re-measure the disk (every ``check_bytes`` of new rows, or after a failure)."""
+        self._since_check = 0
         try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error as err:
-            logger.debug("outbox rollback: %s", err)
+            free_pages = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+            room = self.space.room(free_pages * self._page_size)
+            if room > self.space.plan.reserve and not self.space.has_reserve():
+                self.space.ensure_reserve()
+        except (OSError, sqlite3.Error) as err:
+            logger.debug("outbox space check: %s", err)
+            return
+        if self._emergency and self.space.free_bytes() > 2 * self.space.plan.floor:
+            self._leave_emergency()
+        disk_cap = self._bytes + int(max(0, room) * _PAGE_FILL)
+        bound: Rule = "disk_floor" if disk_cap < self._row_limit else "size_bound"
+        if bound != self._bound:
+            message = (
+                f"outbox bound by the disk's free-space floor ({disk_cap / 1048576:.1f} MB of "
+                "messages): beyond it new messages displace the oldest unsent"
+                if bound == "disk_floor"
+                else "outbox bound by outbox_max_mb again (the disk has room)"
+            )
+            logger.warning("%s (%s)", message, self.path)
+            self._events.append(message)
+        self._bound = bound
+        self._cap = min(self._row_limit, disk_cap)
 
-    def _failed(self, err: sqlite3.Error, count: int) -> NoReturn:
-        disk_full = _is_disk_full(err)
+    def _leave_emergency(self) -> None:
+        try:
+            leave_emergency(self._db)
+        except sqlite3.Error as err:
+            logger.debug("outbox still in emergency mode: %s", err)
+            return
+        self._emergency = False
+        logger.info("outbox %s back to WAL mode", self.path)
+
+    def _make_room(self, why: str) -> None:
+        """After SQLITE_FULL: release the reserve and checkpoint so deletes can run."""
+        if self.space.release_reserve(why):
+            self._events.append(f"outbox disk reserve released: {why}")
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as err:
+            logger.debug("outbox checkpoint: %s", err)
+        self._check_space()
+
+    def _failed(self, err: sqlite3.Error, items: Sequence[OutboxItem]) -> NoReturn:
+        disk_full = is_disk_full(err)
         state: OutboxState = "disk_full" if disk_full else "error"
-        self._lost += count
+        self.counters.add_many("disk_full", row_kinds(t for t, _p, _q in items))
         if state != self._state:
             logger.error("outbox %s: write failed (%s); messages are being lost", self.path, err)
+            self._events.append(f"outbox write failed ({err}): messages are being lost")
             self._state = state
-        raise OutboxError(f"outbox {self.path}: {err}", lost=count, disk_full=disk_full) from err
+        raise OutboxError(
+            f"outbox {self.path}: {err}", lost=len(items), disk_full=disk_full
+        ) from err
+
+    # -- reading, acknowledging, quarantining ---------------------------------------------------
 
     def fetch(self, after_id: int, limit: int) -> list[OutboxRow]:
-        """The oldest ``limit`` rows with an id above ``after_id``, in order."""
+        """The oldest ``limit`` publishable rows with an id above ``after_id``, in order.
+
+        Rows that cannot be published are moved to the dead-letter table on the way.
+        """
         if limit <= 0:
             return []
         with self._lock:
             try:
                 rows = self._db.execute(
-                    "SELECT id, topic, payload, qos FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, topic, payload, qos, typeof(topic), typeof(payload), typeof(qos) "
+                    "FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                     (after_id, limit),
                 ).fetchall()
             except sqlite3.Error as err:
                 raise TelemetryError(f"outbox {self.path}: read failed: {err}") from err
-        return [OutboxRow(int(r[0]), str(r[1]), bytes(r[2]), int(r[3])) for r in rows]
+            good: list[OutboxRow] = []
+            bad: list[tuple[int, str]] = []
+            for rowid, topic, payload, qos, *types in rows:
+                problem = row_problem(topic, payload, qos, (types[0], types[1], types[2]))
+                if problem is None:
+                    good.append(OutboxRow(int(rowid), topic.decode("utf-8"), payload, int(qos)))
+                else:
+                    bad.append((int(rowid), problem))
+            if bad:
+                self._quarantine(bad)
+        return good
+
+    def quarantine(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Move rows (id, reason) that cannot be published to the dead-letter table."""
+        with self._lock:
+            self._quarantine(rows)
+
+    def _quarantine(self, rows: Sequence[tuple[int, str]]) -> None:
+        ids = [rowid for rowid, _reason in rows]
+        try:
+            with transaction(self._db):
+                info = move_to_dead_letter(self._db, rows)
+        except sqlite3.Error as err:
+            logger.error("outbox %s: cannot quarantine rows %s: %s", self.path, ids[:10], err)
+            return
+        self._depth -= len(info)
+        self._bytes -= sum(int(size or 0) + ROW_OVERHEAD_BYTES for _t, size in info)
+        self.counters.add_many("quarantined", row_kinds(t for t, _size in info))
+        message = f"outbox quarantined {len(info)} unpublishable row(s): {rows[0][1]}"
+        logger.warning("%s (ids %s)", message, ids[:10])
+        self._events.append(message)
+
+    def count_refused(self, rowids: Sequence[int]) -> None:
+        """Count rows the broker refused for good (rule ``refused``; the caller deletes them)."""
+        with self._lock:
+            try:
+                topics = topics_of(self._db, rowids)
+            except sqlite3.Error as err:
+                logger.debug("outbox refused rows: %s", err)
+                topics = [b""] * len(rowids)
+            self.counters.add_many("refused", row_kinds(topics))
+
+    def mark_sent(self, rowid: int) -> None:
+        """Note that rows up to ``rowid`` were published once: they are never dropped since a
+        subscriber may have them (at-least-once), so the drop counters stay exact."""
+        self._sent_upto = max(self._sent_upto, rowid)
 
     def delete(self, rowids: Iterable[int]) -> int:
         """Delete acknowledged rows (ids already gone are ignored); returns how many went.
+
+        On a full disk the reserve is released and the delete retried once.
 
         Raises:
             TelemetryError: the delete failed; the rows stay and will be sent again.
@@ -230,27 +343,25 @@ class Outbox:
             return 0
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                removed = 0
-                freed = 0
-                for start in range(0, len(ids), _DELETE_CHUNK):
-                    chunk = ids[start : start + _DELETE_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    size_row = self._db.execute(
-                        f"SELECT COUNT(*), COALESCE(SUM(LENGTH(topic) + LENGTH(payload)), 0) "  # noqa: S608
-                        f"FROM outbox WHERE id IN ({marks})",
-                        chunk,
-                    ).fetchone()
-                    self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
-                    removed += int(size_row[0])
-                    freed += int(size_row[1]) + int(size_row[0]) * ROW_OVERHEAD_BYTES
-                self._db.execute("COMMIT")
+                removed, freed = delete_rows(self._db, ids)
             except sqlite3.Error as err:
-                self._rollback()
-                raise TelemetryError(f"outbox {self.path}: delete failed: {err}") from err
+                if not is_disk_full(err):
+                    raise TelemetryError(f"outbox {self.path}: delete failed: {err}") from err
+                self._make_room("a delete failed: disk full")
+                try:
+                    removed, freed = delete_rows(self._db, ids)
+                except sqlite3.Error as again:
+                    raise TelemetryError(f"outbox {self.path}: delete failed: {again}") from again
             self._depth -= removed
             self._bytes -= freed
             return removed
+
+    # -- observers --------------------------------------------------------------------------
+
+    @property
+    def row_limit(self) -> int:
+        """Bytes of rows ``max_mb`` leaves after the WAL's share."""
+        return self._row_limit
 
     @property
     def depth(self) -> int:
@@ -259,23 +370,41 @@ class Outbox:
 
     @property
     def dropped(self) -> int:
-        """Messages dropped by the size bound, over the file's life (persisted)."""
-        return self._dropped
+        """Messages dropped by the size bound and the disk floor, over the file's life."""
+        return self.counters.total("size_bound") + self.counters.total("disk_floor")
 
     @property
     def lost(self) -> int:
-        """Messages that could not be written since this process opened the file."""
-        return self._lost
+        """Messages that could not be written at all (rule ``disk_full``), persisted."""
+        return self.counters.total("disk_full")
 
     @property
     def state(self) -> OutboxState:
         """``ok``, ``disk_full`` or ``error`` (the last write failed)."""
         return self._state
 
+    def drain_events(self) -> list[str]:
+        """Notable transitions since the last call (for telemetry ``events``)."""
+        events = []
+        while self._events:
+            events.append(self._events.popleft())
+        return events
+
     def stats(self) -> OutboxStats:
         """A consistent snapshot of the counters."""
         with self._lock:
-            return OutboxStats(self._depth, self._bytes, self._dropped, self._lost, self._state)
+            return OutboxStats(
+                depth=self._depth,
+                size_bytes=self._bytes,
+                dropped=self.dropped,
+                lost=self.lost,
+                state=self._state,
+                drops=self.counters.by_rule(),
+                results_dropped=sum(self.counters.by_rule("results").values()),
+                quarantined=self.counters.total("quarantined"),
+                reserve=self.space.has_reserve(),
+                bound=self._bound,
+            )
 
     def close(self) -> None:
         """Checkpoint and close the file."""
@@ -285,3 +414,4 @@ class Outbox:
             except sqlite3.Error as err:
                 logger.debug("outbox checkpoint: %s", err)
             self._db.close()
+            self.counters.close()

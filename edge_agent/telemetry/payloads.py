@@ -142,6 +142,7 @@ def telemetry_payload(
     outbox_dropped: int = 0,
     outbox_lost: int = 0,
     outbox_errors: int = 0,
+    outbox_detail: Mapping[str, Any] | None = None,
     events: Sequence[str | Mapping[str, Any]] = (),
     window_s: float | None = None,
     total_name: str | None = None,
@@ -168,10 +169,13 @@ def telemetry_payload(
         queues: queue name -> current depth.
         drops: counter name -> total dropped since start.
         outbox_depth: messages waiting in the outbox.
-        outbox_dropped: messages dropped by the outbox bound (total, persisted).
-        outbox_lost: messages lost because the outbox could not store them (disk full or
-            failing), since start: a failing disk cannot be trusted to persist it.
+        outbox_dropped: oldest unsent messages dropped by the size bound and the disk floor
+            (total, persisted).
+        outbox_lost: messages the outbox could not store at all (disk full), persisted in
+            the outbox's counters file.
         outbox_errors: outbox write failures since start (each may lose several messages).
+        outbox_detail: more outbox fields (``drops`` by rule, ``results_dropped``,
+            ``quarantined``, ``state``, ``bound``, ``reserve``), merged into ``outbox``.
         events: notable transitions since the last message (strings or small objects).
         window_s: length of the measurement window.
         total_name: the rail used as board total (``VDD_IN``, ``POM_5V_IN``).
@@ -205,6 +209,7 @@ def telemetry_payload(
             "dropped": outbox_dropped,
             "lost": outbox_lost,
             "errors": outbox_errors,
+            **dict(outbox_detail or {}),
         },
         "events": [e if isinstance(e, str) else dict(e) for e in events],
     }

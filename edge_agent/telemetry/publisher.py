@@ -11,6 +11,11 @@ the same payload, hence the same ``msg_id`` (at-least-once; subscribers drop rep
 If the buffer reaches ``max_buffer`` (the drain thread fell behind the disk), the caller commits
 it itself: back-pressure instead of an unbounded queue. An outbox write failure (disk full) is
 counted in ``lost`` and ``errors`` and logged once; the caller never sees an exception.
+
+Telemetry does not depend on the outbox being writable: a telemetry message the outbox could not
+store is kept in a small in-memory queue (the newest few) and published directly, so the
+message that reports the losses gets out while the disk is full. A row paho refuses to publish
+(a topic or payload MQTT cannot carry) is quarantined instead of blocking the rows behind it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edge_agent.clock import Clock
@@ -31,6 +36,7 @@ from edge_agent.telemetry.topics import Topics
 logger = logging.getLogger(__name__)
 
 QOS = 1
+DIRECT_KEEP = 8  # telemetry messages kept in memory while the outbox cannot store them
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,22 @@ class PublisherStats:
     errors: int
     connected: bool
     outbox_state: str
+    drops: dict[str, int] = field(default_factory=dict)
+    results_dropped: int = 0
+    quarantined: int = 0
+    bound: str = "size_bound"
+    reserve: bool = True
+
+    def telemetry_detail(self) -> dict[str, Any]:
+        """The outbox fields telemetry carries beyond depth/dropped/lost/errors."""
+        return {
+            "drops": dict(self.drops),
+            "results_dropped": self.results_dropped,
+            "quarantined": self.quarantined,
+            "state": self.outbox_state,
+            "bound": self.bound,
+            "reserve": self.reserve,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready counters (for summaries; telemetry carries ``depth`` and ``dropped``)."""
@@ -97,6 +119,7 @@ class Publisher:
         self._acks: collections.deque[tuple[int, bool]] = collections.deque()
         self._inflight: dict[int, int] = {}  # mid -> outbox rowid; drain thread only
         self._acked_rows: list[int] = []
+        self._refused: list[int] = []
         self._cursor = 0
         self._generation = -1
         self._published = 0
@@ -105,6 +128,8 @@ class Publisher:
         self._errors = 0
         self._errors_lock = threading.Lock()
         self._failing = False
+        self._direct: collections.deque[OutboxItem] = collections.deque(maxlen=DIRECT_KEEP)
+        self._direct_inflight: dict[int, OutboxItem] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -174,6 +199,9 @@ class Publisher:
             self.outbox.put_many(batch)
         except OutboxError as err:
             self._count_error()
+            telemetry = self.topics.telemetry()
+            with self._buffer_lock:
+                self._direct.extend(item for item in batch if item[0] == telemetry)
             if not self._failing:
                 logger.error("results are being lost: %s", err)
                 self._failing = True
@@ -229,6 +257,9 @@ class Publisher:
         """One pass: commit the buffer, delete acknowledged rows, publish into the window."""
         self._commit_buffer()
         self._take_acks()
+        if self._refused:
+            self.outbox.count_refused(self._refused)
+            self._refused = []
         if self._acked_rows:
             try:
                 self.outbox.delete(self._acked_rows)
@@ -244,6 +275,7 @@ class Publisher:
     def _take_acks(self) -> None:
         while self._acks:
             mid, ok = self._acks.popleft()
+            self._direct_inflight.pop(mid, None)
             rowid = self._inflight.pop(mid, None)
             if rowid is None:
                 continue  # a status/state publish, or from a connection since voided
@@ -251,6 +283,7 @@ class Publisher:
             if not ok:
                 # The broker refused it for good (MQTT 5 reason code): resending cannot help.
                 self._count_error()
+                self._refused.append(rowid)
                 logger.warning("broker refused outbox row %d; dropping it", rowid)
             self._acked_rows.append(rowid)
 
@@ -261,6 +294,9 @@ class Publisher:
             self._generation = generation
             self._inflight.clear()
             self._cursor = 0
+            self._direct.extendleft(reversed(self._direct_inflight.values()))
+            self._direct_inflight.clear()
+        self._publish_direct()
         room = self.window - len(self._inflight)
         if room <= 0:
             return
@@ -271,13 +307,34 @@ class Publisher:
             logger.warning("%s", err)
             return
         for row in rows:
-            mid = self.link.publish(row.topic, row.payload, qos=row.qos)
+            try:
+                mid = self.link.publish(row.topic, row.payload, qos=row.qos)
+            except (ValueError, TypeError) as err:
+                # paho refuses what MQTT cannot carry; quarantine it, keep the rest flowing.
+                self.outbox.quarantine([(row.rowid, f"paho refused it: {err}")])
+                self._cursor = row.rowid
+                continue
             if mid is None:
                 break  # disconnected or paho's queue full: try again on the next wake
             self._inflight[mid] = row.rowid
             self._cursor = row.rowid
+            self.outbox.mark_sent(row.rowid)
             self._published += 1
         self._peak_inflight = max(self._peak_inflight, len(self._inflight))
+
+    def _publish_direct(self) -> None:
+        # Telemetry the outbox could not store, newest kept; QoS 1, re-sent after a reconnect.
+        while True:
+            with self._buffer_lock:
+                if not self._direct:
+                    return
+                item = self._direct.popleft()
+            mid = self.link.publish(item[0], item[1], qos=item[2])
+            if mid is None:
+                with self._buffer_lock:
+                    self._direct.appendleft(item)
+                return
+            self._direct_inflight[mid] = item
 
     # -- observers -------------------------------------------------------------------------
 
@@ -307,4 +364,9 @@ class Publisher:
             errors=self._errors,
             connected=self.link.connected,
             outbox_state=box.state,
+            drops=box.drops,
+            results_dropped=box.results_dropped,
+            quarantined=box.quarantined,
+            bound=box.bound,
+            reserve=box.reserve,
         )

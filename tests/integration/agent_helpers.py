@@ -206,6 +206,10 @@ class Recorder:
         """Publish QoS 1 and wait for the PUBACK."""
         self._client.publish(topic, payload, qos=1).wait_for_publish(10)
 
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish QoS 1 retained (an empty payload clears the retained message)."""
+        self._client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+
     def _on_connect(self, client: paho.Client, *_args: Any) -> None:
         with self._cond:
             self.connections += 1
