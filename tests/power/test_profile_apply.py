@@ -293,3 +293,21 @@ def test_switches_are_serialised_by_the_lock(tx2: SimBoard) -> None:
     worker.join(timeout=30)
     assert finished.is_set()
     assert results == ["maxq"]
+
+
+def test_mode_name_read_back_by_query_must_match(tx2: SimBoard) -> None:
+    # The switch itself succeeds and every clock lands, but `nvpmodel -q` reports another
+    # mode: verification must read the name back, refuse, name both and roll back.
+    real = tx2.nvpmodel.with_name("nvpmodel.real")
+    _wrap_nvpmodel(
+        tx2,
+        f'"{real}" "$@" | sed "s/^NV Power Mode: .*/NV Power Mode: MAXP_CORE_DENVER/"',
+        f'exec "{real}" "$@"',
+    )
+    before = clock_files(tx2)
+    with pytest.raises(VerificationFailed) as caught:
+        controller(tx2).apply("maxq")
+    assert [str(m) for m in caught.value.mismatches] == [
+        "nvpmodel mode (nvpmodel -q): expected MAXQ, read MAXP_CORE_DENVER"
+    ]
+    assert clock_files(tx2) == before
