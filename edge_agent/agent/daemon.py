@@ -30,6 +30,7 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.pipeline.opencv_log import follow_python_logging
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class Agent:
     def start(self) -> None:
         """Start every component in order; undo what started if one fails."""
         check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
+        follow_python_logging()
         self.supervisor.install()
         try:
             self.parts.start(self.hooks)
