@@ -25,6 +25,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fakes.broker import MosquittoBroker
+from tests.fakes.mjpeg import SilentMjpegCamera
 from tests.fakes.wedge_model import build_wedge_model
 
 pytestmark = pytest.mark.slow
@@ -227,3 +228,40 @@ def test_wedged_engine_stops_watchdog_pings(
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_wedged_capture_stops_watchdog_pings(
+    tmp_path: Path, mosquitto: MosquittoBroker, notify: tuple[socket.socket, str]
+) -> None:
+    """A camera that stays ``up`` but delivers nothing: the watchdog must notice and say so."""
+    sock, notify_path = notify
+    with SilentMjpegCamera(frames=30) as camera:
+        config, _ = _write_config(
+            tmp_path, mosquitto, cameras=[{"name": "gate", "uri": camera.url}]
+        )
+        proc = _start(config, notify_path)
+        try:
+            ready, last_ping, silence = False, None, 0.0
+            for text, at in _datagrams(sock, time.monotonic() + 40):
+                if "READY=1" in text:
+                    ready = True
+                if "WATCHDOG=1" in text:
+                    last_ping = at
+                elif last_ping is not None and camera.silent.is_set():
+                    silence = at - last_ping
+                    if silence > 3.0:
+                        break
+            assert ready, "READY after the first frames"
+            assert last_ping is not None, "pings while frames flowed"
+            assert silence > 3.0, "pings went on while the camera was silent"
+            assert camera.sent == 30
+            assert proc.poll() is None
+        finally:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=10)
+    lines = stderr.splitlines()
+    stalled = [i for i, line in enumerate(lines) if "pipeline stalled" in line]
+    assert len(stalled) == 1, stderr[-3000:]
+    # Reported while the camera still claimed to be up: before any "camera gate down".
+    down = [i for i, line in enumerate(lines) if "camera gate down" in line]
+    assert not down or down[0] > stalled[0]
