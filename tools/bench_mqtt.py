@@ -180,10 +180,12 @@ def make_result(camera: str, frame: int) -> dict[str, Any]:
         model="resnet18-demo",
         precision="fp16",
         profile="maxq",
-        outputs=[
-            {"label": "cat", "class_id": 281, "score": 0.91},
-            {"label": "dog", "class_id": 207, "score": 0.04},
-        ],
+        outputs={
+            "top_k": [
+                {"label": "cat", "index": 281, "score": 0.91},
+                {"label": "dog", "index": 207, "score": 0.04},
+            ]
+        },
         queue_ms=0.4,
         batch_size=4,
         provider="CPUExecutionProvider",

@@ -32,6 +32,7 @@ from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
 from edge_agent.hardware.state_files import prepare_state_dir
+from edge_agent.pipeline.opencv_log import follow_python_logging
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Agent:
         """Start every component in order; undo what started if one fails."""
         self._tmpdir_before = os.environ.get("TMPDIR")
         check_state_dir(self.config.state_dir or Path("/var/lib/edge-agent"))
+        follow_python_logging()
         self.supervisor.install()
         try:
             self.parts.start(self.hooks)

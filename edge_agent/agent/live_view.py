@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from edge_agent.agent.daemon import Agent
+    from edge_agent.agent.result_stats import StatsSnapshot
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -48,30 +49,60 @@ class LiveView:
 
     def _render(self) -> Table:
         agent = self._agent
-        snap = agent.snapshot()
         parts = agent.parts
         telemetry = parts.reporter.last_telemetry if parts.reporter is not None else None
-        telemetry = telemetry or {}
-        power = telemetry.get("power") or {}
+        link = getattr(parts.link, "state", "?") if parts.link is not None else None
         table = Table(title=f"edge-agent · {agent.config.device_id}", show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value")
-        table.add_row("profile", str(parts.current_profile() or "n/a"))
-        table.add_row("results", f"{snap.results} ({snap.recent_fps:.1f} fps)")
-        lat = snap.latency_dict()
-        table.add_row(
-            "latency ms", f"p50 {_fmt(lat['p50'])}  p95 {_fmt(lat['p95'])}  p99 {_fmt(lat['p99'])}"
-        )
-        table.add_row("board power", _fmt(power.get("total_w"), " W"))
-        table.add_row("perf/W", _fmt(telemetry.get("perf_per_watt"), " inf/J"))
-        table.add_row("energy", _fmt(telemetry.get("mj_per_inference"), " mJ/inference"))
-        if snap.accuracy is not None:
-            table.add_row("top-1 vs truth", f"{snap.accuracy * 100:.1f}% of {snap.labelled}")
-        outbox = telemetry.get("outbox") or {}
-        table.add_row("outbox depth", str(outbox.get("depth", "n/a")))
-        if parts.link is not None:
-            table.add_row("mqtt", str(getattr(parts.link, "state", "?")))
+        for name, value in live_rows(
+            parts.current_profile(), agent.snapshot(), telemetry or {}, link
+        ):
+            table.add_row(name, value)
         return table
+
+
+def live_rows(
+    profile: str | None,
+    snap: StatsSnapshot,
+    telemetry: dict[str, Any],
+    mqtt_state: str | None,
+) -> list[tuple[str, str]]:
+    """The live view's rows.
+
+    Throughput, power and efficiency come from one window, the latest telemetry message's,
+    and inferences/J and mJ/inference are computed here from its fps and watts, so the three
+    numbers on screen always agree (inf/J = fps / W). Before the first telemetry message
+    only the fps since start is known.
+    """
+    power = telemetry.get("power") or {}
+    watts = power.get("total_w")
+    fps = telemetry.get("fps")
+    window_s = telemetry.get("window_s")
+    if fps is None or not window_s:
+        throughput = f"{snap.recent_fps:.1f} fps (since start)"
+        fps = watts = None
+    else:
+        throughput = f"{fps:.2f} fps (last {window_s:.0f} s)"
+    per_j = fps / watts if fps is not None and watts else None
+    mj = watts / fps * 1000.0 if fps and watts is not None else None
+    lat = snap.latency_dict()
+    rows = [
+        ("profile", str(profile or "n/a")),
+        ("results", str(snap.results)),
+        ("throughput", throughput),
+        ("latency ms", f"p50 {_fmt(lat['p50'])}  p95 {_fmt(lat['p95'])}  p99 {_fmt(lat['p99'])}"),
+        ("board power", _fmt(watts, " W")),
+        ("perf/W", _fmt(per_j, " inf/J")),
+        ("energy", _fmt(mj, " mJ/inference")),
+    ]
+    if snap.accuracy is not None:
+        rows.append(("top-1 vs truth", f"{snap.accuracy * 100:.1f}% of {snap.labelled}"))
+    outbox = telemetry.get("outbox") or {}
+    rows.append(("outbox depth", str(outbox.get("depth", "n/a"))))
+    if mqtt_state is not None:
+        rows.append(("mqtt", mqtt_state))
+    return rows
 
 
 def print_summary(summary: dict[str, Any], *, as_json: bool, file: IO[str]) -> None:
@@ -86,6 +117,7 @@ def print_summary(summary: dict[str, Any], *, as_json: bool, file: IO[str]) -> N
     lat = summary.get("latency_ms") or {}
     rows = [
         ("results", str(summary.get("results"))),
+        ("measured window", _fmt(summary.get("duration_s"), " s (first to last result)", 1)),
         ("fps", _fmt(summary.get("fps"))),
         ("latency p50/p95/p99 ms", " / ".join(_fmt(lat.get(k)) for k in ("p50", "p95", "p99"))),
         ("average power", _fmt(summary.get("avg_w"), " W")),

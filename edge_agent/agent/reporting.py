@@ -114,7 +114,7 @@ class Reporter:
             self._batch_mj = share
 
     def result_payload(self, result: Result) -> dict[str, Any]:
-        """The MQTT result body; ``energy_mj`` is the batch's energy share, an estimate."""
+        """The MQTT result body; ``batch_energy_share_mj`` is an estimate (see payloads)."""
 
         with self._lock:
             share = self._batch_mj
@@ -133,7 +133,7 @@ class Reporter:
             batch_size=result.batch_size,
             provider=result.provider,
             truth=result.truth,
-            energy_mj=None if share is None else round(share, 4),
+            batch_energy_share_mj=None if share is None else round(share, 4),
         )
 
     # -- telemetry -------------------------------------------------------------------------
@@ -326,7 +326,14 @@ def total_dropped(stats: dict[str, Any]) -> int:
 
 
 def build_summary(inputs: ReportInputs, outbox: dict[str, Any] | None) -> dict[str, Any]:
-    """The run summary printed at exit (``--json``: one object on the last stdout line)."""
+    """The run summary printed at exit (``--json``: one object on the last stdout line).
+
+    Every rate is over one measured window, the first result to the last: ``duration_s``
+    is that window, ``fps`` = (results - 1) / duration_s (the intervals between results),
+    and the watts and energy are integrated over the same window, so
+    ``perf_per_watt`` = fps / avg_w and ``mj_per_inference`` = avg_w / fps x 1000. Start-up
+    (model load, warm-up) and shutdown are outside it; ``run_s`` is the whole run.
+    """
     snap = inputs.stats.snapshot()
     pipeline = inputs.pipeline()
     info = pipeline.engine_info() if pipeline is not None else {}
@@ -346,7 +353,8 @@ def build_summary(inputs: ReportInputs, outbox: dict[str, Any] | None) -> dict[s
     mj = energy_j * 1000 / inferences if energy_j is not None and inferences else None
     return {
         "results": snap.results,
-        "duration_s": round(snap.elapsed_s, 3),
+        "duration_s": round(last - first, 3) if first is not None and last is not None else 0.0,
+        "run_s": round(snap.elapsed_s, 3),
         "fps": round(snap.fps, 3),
         "latency_ms": snap.latency_dict(),
         "avg_w": None if avg_w is None else round(avg_w, 4),

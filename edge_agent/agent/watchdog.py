@@ -85,8 +85,12 @@ class Watchdog:
                     f"building TensorRT engine ({float(info.get('state_elapsed_s', 0.0)):.0f} s)"
                 )
             if self._first_result.is_set():
-                self.ready_sent = self._notifier.ready(self._status_line())
-                logger.info("ready: first result produced")
+                sent = self._notifier.ready(self._status_line())
+                # Outside systemd there is no one to tell: ready all the same, and said once.
+                # Under systemd a failed send is retried next tick (Notifier logs it once).
+                self.ready_sent = sent or not self._notifier.enabled
+                if self.ready_sent:
+                    logger.info("ready: first result produced")
             return
         stats = pipeline.stats()
         healthy = pipeline_healthy(

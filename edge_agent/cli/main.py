@@ -78,12 +78,19 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+# Libraries whose INFO lines describe their own internals (amqtt's broker sessions, the
+# `transitions` state machine it drives): shown from -vv on, not at -v.
+CHATTY_LOGGERS = ("amqtt", "transitions")
+
+
 def configure_logging(verbosity: int) -> None:
     """Configure logging once; journald adds timestamps under systemd."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(threadName)s] %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

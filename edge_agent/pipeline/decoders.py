@@ -240,7 +240,8 @@ def nms(
         scores: (N,) confidences.
         classes: (N,) class indices; boxes of different classes never suppress each other.
         iou_threshold: a box is dropped when its IoU with a kept, stronger box of the same
-            class is above this.
+            class is strictly above this; at exactly the threshold it is kept (torchvision's
+            ``nms`` and Ultralytics draw the same line).
 
     Returns:
         Indices of the kept boxes, strongest first.

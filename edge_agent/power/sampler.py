@@ -31,6 +31,7 @@ from edge_agent.hardware.base import PowerMonitor, PowerReading, RailReading, Ra
 logger = logging.getLogger(__name__)
 
 LEVELS = ("ok", "warn", "crit")
+LATE_SUMMARY_S = 60.0  # falling behind is said once, then summarised at most this often
 
 _Entry = list[Any]
 """A ring slot: ``[t_s, RawSample or None, PowerReading or None]`` (decoded on demand).
@@ -128,7 +129,9 @@ class Sampler:
         self._levels: dict[str, str] = {}
         self._all_ok = True
         self._last_step: float | None = None
-        self._warned_late = False
+        self._late_said_at: float | None = None  # when lateness was last logged
+        self._late_said = 0  # ``_late`` at that moment
+        self._late_worst_s = 0.0  # the longest gap since then
         self._warned_error = False
         self._samples = 0
         self._overwritten = 0
@@ -170,6 +173,8 @@ class Sampler:
             if next_t < now:
                 # Behind: resynchronise instead of firing a burst of catch-up samples.
                 next_t = now + self.interval_s
+        if self._late_said_at is not None:
+            self._say_late(self._clock.monotonic(), self._late_said_at)
 
     # -- logic -----------------------------------------------------------------------------
 
@@ -214,16 +219,39 @@ class Sampler:
         return True
 
     def _note_late(self, now: float, gap: float) -> None:
+        """Count a late pass; say so once, then at most every ``LATE_SUMMARY_S`` with a count.
+
+        A loaded machine misses passes all the time: a line per miss would drown the log.
+        """
         if self._first_step is None or now - self._first_step <= self._grace_s:
             return
         self._late += 1
-        if not self._warned_late:
-            self._warned_late = True
+        self._late_worst_s = max(self._late_worst_s, gap)
+        if self._late_said_at is None:
             logger.warning(
-                "power sampler fell behind: %.1f ms between samples (interval %.1f ms)",
+                "power sampler fell behind: %.1f ms between samples (interval %.1f ms); "
+                "further misses are counted and summarised at most every %.0f s",
                 gap * 1000.0,
                 self.interval_s * 1000.0,
+                LATE_SUMMARY_S,
             )
+            self._late_said_at, self._late_said, self._late_worst_s = now, self._late, 0.0
+        elif now - self._late_said_at >= LATE_SUMMARY_S:
+            self._say_late(now, self._late_said_at)
+
+    def _say_late(self, now: float, since: float) -> None:
+        """Log the misses since the last line (at ``since``), if any."""
+        missed = self._late - self._late_said
+        if missed:
+            logger.warning(
+                "power sampler fell behind %d more time(s) in %.0f s (worst gap %.1f ms, "
+                "%d in all)",
+                missed,
+                now - since,
+                self._late_worst_s * 1000.0,
+                self._late,
+            )
+        self._late_said_at, self._late_said, self._late_worst_s = now, self._late, 0.0
 
     def _decoded(self, entry: _Entry) -> PowerReading:
         """The entry's reading, decoded from its raw sample the first time it is asked for.

@@ -65,12 +65,12 @@ def result_payload(
     model: str,
     precision: str,
     profile: str | None,
-    outputs: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    outputs: Mapping[str, Any],
     queue_ms: float | None = None,
     batch_size: int | None = None,
     provider: str | None = None,
     truth: Any = None,
-    energy_mj: float | None = None,
+    batch_energy_share_mj: float | None = None,
     energy_estimate: bool = True,
 ) -> dict[str, Any]:
     """One inference result, without ``msg_id`` (the Publisher assigns it).
@@ -85,16 +85,20 @@ def result_payload(
         model: model name.
         precision: fp32, fp16 or int8.
         profile: the active power profile, if known.
-        outputs: decoded outputs (classes or boxes).
+        outputs: decoded outputs, one kind per model: ``{"top_k": [...]}``,
+            ``{"detections": [...]}`` or raw ``{"outputs": [...]}`` (schemas/result.json).
         queue_ms: time spent waiting in the batcher.
         batch_size: size of the batch this frame ran in.
         provider: the ORT execution provider (or ``simulated``).
         truth: ground truth from a synthetic camera, when known.
-        energy_mj: energy of this inference (mJ), when a power monitor runs. It is an
-            estimate (the batch's measured energy shared among its frames), never a
-            per-frame measurement, so the payload then also carries ``energy_estimate``.
-        energy_estimate: sent with ``energy_mj`` (omitted without it): whether ``energy_mj``
-            is an estimate. Every energy the agent has today is one, hence the default.
+        batch_energy_share_mj: this frame's share of its batch's energy (mJ), when a power
+            monitor runs: the board energy measured while the batch ran on the engine,
+            divided by its frames. An estimate, never a per-frame measurement, so the payload
+            then also carries ``energy_estimate``. It leaves out the time between batches,
+            so it is smaller than telemetry's ``mj_per_inference`` (all board energy over a
+            window divided by the inferences in it).
+        energy_estimate: sent with ``batch_energy_share_mj`` (omitted without it): whether
+            it is an estimate. Every energy the agent has today is one, hence the default.
     """
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -107,17 +111,17 @@ def result_payload(
         "model": model,
         "precision": precision,
         "profile": profile,
-        "outputs": dict(outputs) if isinstance(outputs, Mapping) else [dict(o) for o in outputs],
+        "outputs": dict(outputs),
     }
     optional = {
         "queue_ms": queue_ms,
         "batch_size": batch_size,
         "provider": provider,
         "truth": truth,
-        "energy_mj": energy_mj,
+        "batch_energy_share_mj": batch_energy_share_mj,
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
-    if energy_mj is not None:
+    if batch_energy_share_mj is not None:
         doc["energy_estimate"] = energy_estimate
     return doc
 
@@ -159,7 +163,9 @@ def telemetry_payload(
         rails: rail name -> (volts, amps, watts); volts/amps None where the channel lacks them.
         energy_j: energy over the window.
         perf_per_watt: inferences per second per watt over the window.
-        mj_per_inference: millijoules per inference over the window.
+        mj_per_inference: all board energy over the window divided by the inferences in it
+            (mJ; the MLPerf figure, idle time between batches included). Equals
+            ``total_w / fps * 1000``.
         fps: inferences per second over the window.
         latency_ms: (p50, p95, p99) end-to-end latency over the window.
         clocks: clock name -> value with its unit in the name (``gpu_hz``, ``cpu0_khz``);

@@ -410,3 +410,37 @@ def test_live_view_renders_the_running_agent(tmp_path: Path, agent_factory: Any)
     assert telemetry is not None
     assert f"{telemetry['power']['total_w']:.2f} W" in text
     assert "top-1 vs truth" in text
+    # fps, W and inf/J on screen come from one window: inf/J is fps / W.
+    fps, watts = telemetry["fps"], telemetry["power"]["total_w"]
+    assert f"{fps:.2f} fps (last" in text
+    assert f"{fps / watts:.2f} inf/J" in text
+    assert f"{watts / fps * 1000:.2f} mJ/inference" in text
+    agent.shutdown()
+    # The summary's rates share one window too: first result to last.
+    summary = agent.summary()
+    assert summary["duration_s"] <= summary["run_s"]
+    assert summary["fps"] * summary["duration_s"] == pytest.approx(summary["results"] - 1, 0.01)
+    assert summary["perf_per_watt"] == pytest.approx(summary["fps"] / summary["avg_w"], 0.01)
+    assert summary["mj_per_inference"] == pytest.approx(
+        summary["avg_w"] / summary["fps"] * 1000, 0.01
+    )
+
+
+def test_live_rows_compute_efficiency_from_their_own_fps_and_watts() -> None:
+    from edge_agent.agent.live_view import live_rows
+    from edge_agent.agent.result_stats import StatsSnapshot
+
+    snap = StatsSnapshot(
+        results=300, elapsed_s=12.0, fps=31.0, recent_fps=31.0, latency_p50_ms=5.0,
+        latency_p95_ms=6.0, latency_p99_ms=7.0, engine_p50_ms=1.0, accuracy=None, labelled=0,
+    )  # fmt: skip
+    # The numbers: 30 fps at 3.99 W is 7.52 inf/J, whatever else the message says.
+    telemetry = {"fps": 30.0, "window_s": 10.0, "power": {"total_w": 3.99}, "perf_per_watt": 7.73}
+    rows = dict(live_rows("maxq", snap, telemetry, "connected"))
+    assert rows["throughput"] == "30.00 fps (last 10 s)"
+    assert rows["board power"] == "3.99 W"
+    assert rows["perf/W"] == "7.52 inf/J"
+    assert rows["energy"] == "133.00 mJ/inference"
+    before = dict(live_rows(None, snap, {}, None))
+    assert before["throughput"] == "31.0 fps (since start)"
+    assert (before["board power"], before["perf/W"], before["profile"]) == ("n/a", "n/a", "n/a")

@@ -25,6 +25,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fakes.broker import MosquittoBroker
+from tests.fakes.mjpeg import SilentMjpegCamera
 from tests.fakes.wedge_model import build_wedge_model
 
 pytestmark = pytest.mark.slow
@@ -206,20 +207,61 @@ def test_wedged_engine_stops_watchdog_pings(
     try:
         ready = False
         last_ping = None
-        gap = 0.0
+        silence = 0.0
+        # 4 s of dark frames, then the engine wedges on the first bright one and the pings
+        # (every 0.5 s while healthy) must stop. STATUS datagrams keep coming from the
+        # reporter, so each arrival measures the silence: stop as soon as it is proven
+        # (4 s, eight missed pings); 25 s is only the backstop.
         for text, at in _datagrams(sock, time.monotonic() + 25):
             if "READY=1" in text:
                 ready = True
             if "WATCHDOG=1" in text:
-                if last_ping is not None:
-                    gap = max(gap, at - last_ping)
                 last_ping = at
-        # STATUS keeps coming from the reporter, so the loop runs its 25 s: 4 s of dark
-        # frames, then the engine wedges on the first bright one and the pings must stop.
+            elif last_ping is not None:
+                silence = at - last_ping
+                if silence > 4.0:
+                    break
         assert ready, "READY after the first (dark) results"
         assert last_ping is not None, "pings while dark frames flowed"
-        silence = time.monotonic() - last_ping
         assert silence > 4.0, f"pings continued until {silence:.1f} s before the end"
+        assert proc.poll() is None, "the agent is alive: the silence is the watchdog's"
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_wedged_capture_stops_watchdog_pings(
+    tmp_path: Path, mosquitto: MosquittoBroker, notify: tuple[socket.socket, str]
+) -> None:
+    """A camera that stays ``up`` but delivers nothing: the watchdog must notice and say so."""
+    sock, notify_path = notify
+    with SilentMjpegCamera(frames=30) as camera:
+        config, _ = _write_config(
+            tmp_path, mosquitto, cameras=[{"name": "gate", "uri": camera.url}]
+        )
+        proc = _start(config, notify_path)
+        try:
+            ready, last_ping, silence = False, None, 0.0
+            for text, at in _datagrams(sock, time.monotonic() + 40):
+                if "READY=1" in text:
+                    ready = True
+                if "WATCHDOG=1" in text:
+                    last_ping = at
+                elif last_ping is not None and camera.silent.is_set():
+                    silence = at - last_ping
+                    if silence > 3.0:
+                        break
+            assert ready, "READY after the first frames"
+            assert last_ping is not None, "pings while frames flowed"
+            assert silence > 3.0, "pings went on while the camera was silent"
+            assert camera.sent == 30
+            assert proc.poll() is None
+        finally:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=10)
+    lines = stderr.splitlines()
+    stalled = [i for i, line in enumerate(lines) if "pipeline stalled" in line]
+    assert len(stalled) == 1, stderr[-3000:]
+    # Reported while the camera still claimed to be up: before any "camera gate down".
+    down = [i for i, line in enumerate(lines) if "camera gate down" in line]
+    assert not down or down[0] > stalled[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -92,3 +93,28 @@ def test_extend_while_building_then_ready_then_pings_only_while_progressing(
     pipeline.last_progress = fake_clock.monotonic()
     dog.step(fake_clock.monotonic())
     assert _drain(sock) == ["WATCHDOG=1"]
+
+
+def test_outside_systemd_ready_is_logged_once_and_stalls_are_still_noticed(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline = StandInPipeline()
+    pipeline.state = "ready"
+    first = threading.Event()
+    first.set()
+    notifier = Notifier({})  # no NOTIFY_SOCKET: not under systemd
+    dog = Watchdog(lambda: pipeline, first, lambda: "", notifier, fake_clock)
+    with caplog.at_level(logging.INFO, logger="edge_agent.agent.watchdog"):
+        for _ in range(5):
+            pipeline.last_progress = fake_clock.monotonic()
+            dog.step(fake_clock.monotonic())
+            fake_clock.advance(1.0)
+        fake_clock.advance(dog.stall_s + 1.0)  # the camera says up, nothing arrives
+        for _ in range(3):
+            dog.step(fake_clock.monotonic())
+            fake_clock.advance(1.0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("ready: first result produced") == 1
+    assert sum("pipeline stalled" in m for m in messages) == 1
+    assert dog.ready_sent
+    assert not dog.pinging

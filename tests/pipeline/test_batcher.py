@@ -128,6 +128,19 @@ def test_budget_mode_waits_as_long_as_the_budget_allows() -> None:
     assert busy.wake_at == pytest.approx(1.045)
 
 
+def test_budget_mode_late_runs_the_largest_batch_that_still_fits() -> None:
+    timing = EngineTimeModel()
+    for size in (1, 2, 3, 4):
+        timing.observe(size, 0.010 * size)
+    policy = BatchPolicy(8, 0.0, 0.100)
+    # The oldest frame has waited 75 ms: 4 frames (40 ms) or 3 (30 ms) would end past the
+    # 100 ms budget, 2 frames (20 ms) end at 95 ms.
+    items = [Item(1.0, 1.0)] + [Item(1.05, 1.05)] * 3
+    assert decide(1.075, items, policy, timing) == Decision(2)
+    # Overloaded: not even one frame fits any more, so run them all rather than starve.
+    assert decide(1.2, items, policy, timing) == Decision(4)
+
+
 def test_engine_time_model_learns_and_extrapolates() -> None:
     timing = EngineTimeModel(alpha=0.5)
     assert timing.estimate(4) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,46 @@ def test_raw_decoder_reports_shapes_and_stats() -> None:
     assert results[0]["outputs"][1]["shape"] == []  # row 0 of the batched int output
     wide = RawDecoder().decode([shared], count=4, letterbox=[])
     assert wide[3]["outputs"][0]["shape"] == [3]
+
+
+def _two_cats(shift_x: float) -> np.ndarray:
+    """Two 100x100 cat boxes (yolov5 rows), the second ``shift_x`` px right and weaker."""
+    return np.array(
+        [
+            [
+                [50, 50, 100, 100, 0.9, 0.9, 0.1, 0.0],
+                [50 + shift_x, 50, 100, 100, 0.8, 0.9, 0.1, 0.0],
+            ]
+        ],
+        dtype=np.float32,
+    )
+
+
+@pytest.mark.parametrize(
+    ("shift_x", "iou_threshold", "kept"),
+    [
+        (25, 0.7, 2),  # IoU 0.6: the default 0.45 would suppress it, 0.7 keeps it
+        (25, 0.45, 1),
+        (55, 0.25, 1),  # IoU 0.29: the default 0.45 would keep it, 0.25 suppresses it
+        (55, 0.45, 2),
+    ],
+)
+def test_detection_uses_the_configured_iou_threshold(
+    shift_x: float, iou_threshold: float, kept: int
+) -> None:
+    decoder = make_decoder("yolov5", _meta(task="detection"), 3, 0.25, iou_threshold)
+    dets = decoder.decode([_two_cats(shift_x)], 1, [IDENTITY])[0]["detections"]
+    assert len(dets) == kept
+    assert dets[0]["score"] == pytest.approx(0.81)
+
+
+def test_nms_keeps_a_box_whose_iou_equals_the_threshold() -> None:
+    # IoU 50 / 100 = 0.5 and 7500 / 12500 = 0.6, both exact in floating point.
+    half = np.array([[0, 0, 10, 10], [0, 0, 10, 5]], float)
+    shifted = np.array([[0, 0, 100, 100], [25, 0, 125, 100]], float)
+    scores = np.array([0.9, 0.8])
+    classes = np.array([0, 0])
+    assert nms(half, scores, classes, iou_threshold=0.5) == [0, 1]
+    assert nms(half, scores, classes, iou_threshold=math.nextafter(0.5, 0)) == [0]
+    assert nms(shifted, scores, classes, iou_threshold=0.6) == [0, 1]
+    assert nms(shifted, scores, classes, iou_threshold=math.nextafter(0.6, 0)) == [0]

@@ -73,6 +73,42 @@ def test_energy_error_below_one_percent(
     assert stats.total_name == "VDD_IN"
 
 
+def _burst_ramp(t: float) -> float:
+    return 200.0 * t  # 0 -> 100 W in 0.5 s: a load coming up, 25 J exactly
+
+
+def _charge(t: float) -> float:
+    return 40.0 * (1.0 - math.exp(-t / 0.1))  # a fast exponential rise, tau = 100 ms
+
+
+@pytest.mark.parametrize(
+    ("name", "signal", "exact"),
+    [
+        ("burst ramp", _burst_ramp, 25.0),
+        ("charge", _charge, 40.0 * (0.5 - 0.1 * (1.0 - math.exp(-5.0)))),
+    ],
+)
+def test_energy_error_below_one_percent_where_rectangles_are_far_off(
+    tmp_path: Path, fake_clock: FakeClock, name: str, signal: Signal, exact: float
+) -> None:
+    """A short window over a fast rise: 26 samples, 20 ms apart, with an analytic integral.
+
+    Any rectangle rule misses half a step of the rise per sample, (w_end - w_start) x dt / 2
+    in all: 4% of the ramp and 2.5% of the charge. The trapezoid must stay within 1%.
+    """
+    ledger, start = _drive(tmp_path, fake_clock, signal, 0.5)
+    stats = ledger.window(start, start + 0.5)
+    assert stats.energy_j is not None
+    assert stats.samples == 26
+    samples = [signal(i * INTERVAL_S) for i in range(26)]
+    left = sum(samples[:-1]) * INTERVAL_S
+    right = sum(samples[1:]) * INTERVAL_S
+    assert abs(left - exact) / exact > 0.02  # the signal is hard enough to tell the rules apart
+    assert abs(right - exact) / exact > 0.02
+    assert abs(stats.energy_j - exact) / exact < 0.01, name
+    assert stats.avg_w == pytest.approx(exact / 0.5, rel=0.01)
+
+
 def test_sub_windows_of_a_step_use_only_their_own_samples(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:

@@ -314,3 +314,21 @@ def test_caps_at_the_board_minimum_are_not_taken_for_jetson_clocks(tx2: SimBoard
     policy0 = tx2.root / "sys/devices/system/cpu/cpufreq/policy0"
     assert (policy0 / "scaling_min_freq").read_text() != (policy0 / "scaling_max_freq").read_text()
     assert not ctl.current().jetson_clocks_active
+
+
+def test_mode_name_read_back_by_query_must_match(tx2: SimBoard) -> None:
+    # The switch itself succeeds and every clock lands, but `nvpmodel -q` reports another
+    # mode: verification must read the name back, refuse, name both and roll back.
+    real = tx2.nvpmodel.with_name("nvpmodel.real")
+    _wrap_nvpmodel(
+        tx2,
+        f'"{real}" "$@" | sed "s/^NV Power Mode: .*/NV Power Mode: MAXP_CORE_DENVER/"',
+        f'exec "{real}" "$@"',
+    )
+    before = clock_files(tx2)
+    with pytest.raises(VerificationFailed) as caught:
+        controller(tx2).apply("maxq")
+    assert [str(m) for m in caught.value.mismatches] == [
+        "nvpmodel mode (nvpmodel -q): expected MAXQ, read MAXP_CORE_DENVER"
+    ]
+    assert clock_files(tx2) == before

@@ -344,3 +344,38 @@ def test_without_live_a_reboot_preset_hints_at_it(
     code, _, err = cli(sim.root, "maxq", capsys=capsys)
     assert code == 1
     assert "hint: --live applies the same clock caps inside the current mode" in err
+
+
+def test_profile_list_json_names_every_profile_and_the_current_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = create_board("jetson-tx2", tmp_path / "tx2")
+    code, out, _ = cli(sim.root, "list", "--json", capsys=capsys)
+    assert code == 0
+    listed = json.loads(out)
+    assert (listed["board"], listed["current"]) == ("jetson-tx2", "maxp_arm")
+    names = [p["name"] for p in listed["profiles"]]
+    assert {"maxq", "maxp", "maxn", "maxp_arm"} <= set(names)
+    assert len(names) == len(set(names))
+    maxq = next(p for p in listed["profiles"] if p["name"] == "maxq")
+    assert maxq == {
+        "name": "maxq",
+        "description": maxq["description"],
+        "board": "jetson-tx2",
+        "nvpmodel_mode": "MAXQ",
+        "clocks": {
+            "gpu_max_hz": 854250000,
+            "cpu_max_khz": {"a57": 1200000},
+            "cpus_online": [0, 3, 4, 5],
+            "emc_max_hz": 1331200000,
+        },
+        "source": "power_profiles/jetson-tx2.yaml",
+    }
+    assert maxq["description"].startswith("Max-Q")
+    # The human list shows the same profiles in the same order.
+    code, human, _ = cli(sim.root, "list", capsys=capsys)
+    shown = [line[2:].split()[0] for line in human.splitlines()[1::2]]
+    assert shown == names
+    assert cli(sim.root, "maxq", capsys=capsys)[0] == 0
+    code, out, _ = cli(sim.root, "list", "--json", capsys=capsys)
+    assert json.loads(out)["current"] == "maxq"

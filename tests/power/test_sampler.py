@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ from edge_agent.power.sampler import LimitEvent, Sampler
 from tests.fakes.ina import TX2_RAILS, InaTree, make_ina3221
 
 LOGGER = "edge_agent.power.sampler"
+SUMMARY = (
+    r"power sampler fell behind (\d+) more time\(s\) in 60 s "
+    r"\(worst gap 100\.0 ms, (\d+) in all\)"
+)
 
 
 def _tx2(tmp_path: Path, clock: FakeClock, **limits: tuple[int, int]) -> tuple[InaTree, Sampler]:
@@ -75,6 +80,28 @@ def test_falling_behind_warns_once(
     assert len(warnings) == 1
     assert "90.0 ms" in warnings[0].getMessage()
     assert sampler.stats().late == 3
+
+
+def test_falling_behind_all_the_time_is_summarised_with_a_count(
+    tmp_path: Path, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, sampler = _tx2(tmp_path, fake_clock)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        # A loaded machine: every pass 100 ms late for 150 s (1500 misses after the grace).
+        for _ in range(1511):
+            sampler.step(fake_clock.monotonic())
+            fake_clock.advance(0.1)
+    lines = [r.getMessage() for r in caplog.records if "fell behind" in r.getMessage()]
+    assert len(lines) == 3  # once, then once a minute
+    assert "100.0 ms between samples" in lines[0]
+    summaries = [re.fullmatch(SUMMARY, line) for line in lines[1:]]
+    counts = [(int(m[1]), int(m[2])) for m in summaries if m is not None]
+    assert len(counts) == 2
+    # About 600 misses a minute (10 passes a second), each line adding up with the last.
+    assert all(595 <= more <= 605 for more, _ in counts)
+    assert counts[0][1] == 1 + counts[0][0]
+    assert counts[1][1] == counts[0][1] + counts[1][0]
+    assert sampler.stats().late >= counts[1][1]
 
 
 def test_limit_crossing_logs_once_and_queues_events(

@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
                 model="m",
                 precision="fp32",
                 profile=None,
-                outputs=[{"label": "x", "score": 1.0}],
+                outputs={"top_k": [{"label": "x", "index": 0, "score": 1.0}]},
             ),
         )
         if (i + 1) % 500 == 0:

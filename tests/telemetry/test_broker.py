@@ -46,7 +46,7 @@ def test_embedded_broker_round_trip_through_the_outbox(tmp_path: Path) -> None:
                     model="demo",
                     precision="fp32",
                     profile=None,
-                    outputs=[],
+                    outputs={"detections": []},
                 ),
             )
             doc = sub.next_json("demo/dev1/results/cam0", timeout=10)

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
 from edge_agent.errors import TelemetryError
+from edge_agent.pipeline.decoders import make_decoder
+from edge_agent.pipeline.model_meta import LetterboxInfo, ModelMeta, PreprocessSpec
 from edge_agent.telemetry.payloads import (
     SCHEMA_KINDS,
     encode,
@@ -38,12 +41,12 @@ def full_result() -> dict[str, Any]:
         model="resnet50",
         precision="int8",
         profile="maxq",
-        outputs=[{"label": "cat", "class_id": 281, "score": 0.9}],
+        outputs={"top_k": [{"label": "cat", "index": 281, "score": 0.9}]},
         queue_ms=1.5,
         batch_size=4,
         provider="TensorrtExecutionProvider",
         truth="cat",
-        energy_mj=41.0,
+        batch_energy_share_mj=41.0,
     )
     return {"msg_id": "abc123:42", **doc}
 
@@ -82,9 +85,9 @@ def test_every_payload_kind_validates() -> None:
         ("status", {"schema": 1, "state": "sleeping", "ts": 1, "version": "x", "boot_id": "b"}),
         ("result", {**full_result(), "msg_id": "no-counter"}),
         ("result", {k: v for k, v in full_result().items() if k != "engine_ms"}),
-        # energy_mj is an estimate and must say so; the flag never comes alone.
+        # the energy share is an estimate and must say so; the flag never comes alone.
         ("result", {k: v for k, v in full_result().items() if k != "energy_estimate"}),
-        ("result", {k: v for k, v in full_result().items() if k != "energy_mj"}),
+        ("result", {k: v for k, v in full_result().items() if k != "batch_energy_share_mj"}),
         ("telemetry", {**telemetry_payload(ts=1.0, profile=None, total_w=None), "outbox": {}}),
         (
             "telemetry",
@@ -115,14 +118,14 @@ def test_optional_result_fields_are_omitted_not_null() -> None:
         model="m",
         precision="fp32",
         profile=None,
-        outputs={"boxes": []},
+        outputs={"detections": []},
     )
     assert not {
         "queue_ms",
         "batch_size",
         "provider",
         "truth",
-        "energy_mj",
+        "batch_energy_share_mj",
         "energy_estimate",
     } & set(doc)
     assert json.loads(encode(doc)) == doc
@@ -131,8 +134,9 @@ def test_optional_result_fields_are_omitted_not_null() -> None:
 
 def test_energy_is_flagged_as_an_estimate() -> None:
     doc = full_result()
-    assert (doc["energy_mj"], doc["energy_estimate"]) == (41.0, True)
-    assert load_schema("result")["properties"]["energy_mj"]["description"].startswith("an ESTIMATE")
+    assert (doc["batch_energy_share_mj"], doc["energy_estimate"]) == (41.0, True)
+    described = load_schema("result")["properties"]["batch_energy_share_mj"]["description"]
+    assert described.startswith("an ESTIMATE")
 
 
 def test_telemetry_reports_outbox_loss() -> None:
@@ -182,3 +186,57 @@ def test_unsafe_camera_names_are_refused(camera: str) -> None:
 def test_unsafe_prefix_or_device_refused(prefix: str, device: str) -> None:
     with pytest.raises(TelemetryError):
         Topics(prefix, device)
+
+
+def _with_outputs(outputs: Any) -> dict[str, Any]:
+    return {**full_result(), "outputs": outputs}
+
+
+DETECTION = {"label": "cat", "index": 0, "score": 0.8, "box": [1.0, 2.0, 30.0, 40.0]}
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [{"label": "cat", "index": 0, "score": 0.9}],  # a bare list is no output kind
+        {},
+        {"top_k": []},
+        {"top_k": [{"label": "cat", "index": 0}]},
+        {"top_k": [{"label": "cat", "index": 0, "score": "0.9"}]},
+        {"top_k": [{"label": "cat", "index": -1, "score": 0.9}]},
+        {"top_k": [{"label": "cat", "index": 0, "score": 1.5}]},
+        {"top_k": [{"label": "cat", "index": 0, "score": 0.9, "extra": 1}]},
+        {"top_k": [{"label": "cat", "index": 0, "score": 0.9}], "detections": []},
+        {"detections": [{k: v for k, v in DETECTION.items() if k != "box"}]},
+        {"detections": [{**DETECTION, "box": [1.0, 2.0, 3.0]}]},
+        {"detections": [{**DETECTION, "class_id": 3}]},
+        {"outputs": [{"index": 0, "shape": [3], "dtype": "float32", "median": 1.0}]},
+        {"outputs": [{"index": 0, "dtype": "float32"}]},
+    ],
+)
+def test_result_schema_is_strict_per_output_kind(outputs: Any) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_with_outputs(outputs), load_schema("result"))
+
+
+def test_every_decoder_output_kind_validates() -> None:
+    meta = ModelMeta(
+        name="m",
+        task="detection",
+        labels=("cat", "dog"),
+        preprocess=PreprocessSpec(),
+        decoder="auto",
+        accuracy=None,
+        output="auto",
+    )
+    identity = LetterboxInfo(scale=1.0, pad_x=0.0, pad_y=0.0, orig_w=64, orig_h=64)
+    logits = np.array([[2.0, -1.0]], dtype=np.float32)
+    boxes = np.array([[[20, 20, 10, 10, 0.9, 0.8, 0.1]]], dtype=np.float32)
+    decoded = [
+        make_decoder("classification", meta, 2, 0.25, 0.45).decode([logits], 1, [identity]),
+        make_decoder("yolov5", meta, 2, 0.25, 0.45).decode([boxes], 1, [identity]),
+        make_decoder("raw", meta, 2, 0.25, 0.45).decode([logits, boxes], 1, [identity]),
+    ]
+    assert [next(iter(d[0])) for d in decoded] == ["top_k", "detections", "outputs"]
+    for frames in decoded:
+        jsonschema.validate(_with_outputs(json.loads(json.dumps(frames[0]))), load_schema("result"))

@@ -33,7 +33,7 @@ def result(camera: str, frame: int, **extra: Any) -> dict[str, Any]:
         model="demo",
         precision="fp16",
         profile="maxq",
-        outputs=[{"label": "cat", "score": 0.9}],
+        outputs={"top_k": [{"label": "cat", "index": 0, "score": 0.9}]},
         **extra,
     )
 
