@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -40,11 +41,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", type=Path, help="agent config YAML (default: the demo)")
     parser.add_argument("--sim", metavar="BOARD", help="run on a simulated board")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after S (> 0) seconds"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--state-dir", type=Path, help="override state_dir")
     parser.add_argument("--no-live", action="store_true", help="no live status view")
     parser.set_defaults(func=run_command)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds above 0")
+    return value
 
 
 DEMO_BROKER_PORT = 1883
@@ -67,36 +81,31 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
     Raises:
         ConfigError: the file or the result is invalid (the CLI exits 2).
     """
-    from edge_agent.config import parse_yaml, validate_config  # pydantic: keeps --help fast
+    # pydantic and the board tables: keeps --help fast.
+    from edge_agent.config import read_config_file, validate_config
+    from edge_agent.power.profile_check import profile_checks
 
     if args.config is not None:
-        try:
-            text = args.config.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(
-                [FieldError("(file)", f"cannot read {args.config}: {err.strerror}")]
-            ) from err
-        raw = parse_yaml(text, str(args.config))
+        raw = read_config_file(args.config)  # the bounded reader, as check-config and SIGHUP
         base: Path | None = args.config.parent.resolve()
         source = str(args.config)
     else:
         raw, base, source = demo_config(), None, "(demo config)"
     root_arg = getattr(args, "root", Path("/"))
     if sim_root is None and root_arg != Path("/"):
-        raw["root"] = str(root_arg)  # --root wins over the file, as for every subcommand
+        raw["root"] = str(root_arg.absolute())  # --root wins over the file, as everywhere
     if sim_root is not None:
         raw["root"] = str(sim_root)
         if args.state_dir is None and raw.get("state_dir") is None:
             # The simulated board is thrown away at exit; its outbox must outlive it so a
             # crash or an undelivered backlog is replayed by the next run.
             raw["state_dir"] = str(sim_state_dir(args.sim))
-        power = dict(raw.get("power") or {})
-        if power.get("monitor", "auto") == "auto":
-            power["monitor"] = "sim"
-        raw["power"] = power
+        power = raw.get("power") or {}
+        if isinstance(power, dict) and power.get("monitor", "auto") == "auto":
+            raw["power"] = {**power, "monitor": "sim"}
     if args.state_dir is not None:
-        raw["state_dir"] = str(args.state_dir)
-    return validate_config(raw, source=source, base_dir=base)
+        raw["state_dir"] = str(args.state_dir.absolute())  # a flag is relative to the cwd
+    return validate_config(raw, source=source, base_dir=base, extra_checks=profile_checks())
 
 
 @contextlib.contextmanager
@@ -164,6 +173,10 @@ def run_command(args: argparse.Namespace) -> int:
                     code = agent.run(args.duration)
             finally:
                 agent.shutdown()
+        if code == 0 and agent.snapshot().results == 0:
+            # A run that never produced a result did not do its job, whatever stopped it.
+            print("error: the agent produced no results", file=sys.stderr)
+            code = 1
         summary = agent.summary()
         if args.json:
             print_summary(summary, as_json=False, file=sys.stderr)
