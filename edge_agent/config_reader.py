@@ -151,8 +151,9 @@ def parse_yaml(data: bytes | str, source: str) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError([FieldError("(file)", _too_large(Path(source), len(data)))], source)
     text = _decode(data, source)
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # the reader checks every character here
         node = loader.get_single_node()
         if node is None:
             return {}
@@ -163,10 +164,15 @@ def parse_yaml(data: bytes | str, source: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = err.problem or err.context or "syntax error"
         raise ConfigError([FieldError("(yaml)", f"{where}: {problem}")], source) from err
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        problem = f"line {line}: character #x{err.character:04x} is not allowed in YAML"
+        raise ConfigError([FieldError("(yaml)", problem)], source) from err
     except yaml.YAMLError as err:
         raise ConfigError([FieldError("(yaml)", str(err))], source) from err
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -175,6 +181,11 @@ def parse_yaml(data: bytes | str, source: str) -> dict[str, Any]:
             source,
         )
     return document
+
+
+def _short(path: str) -> str:
+    """A field path cut to a readable length (a self-referencing anchor makes it endless)."""
+    return path if len(path) <= 80 else path[:77] + "..."
 
 
 def _child(path: str, key: str) -> str:
@@ -198,7 +209,7 @@ def _check_nodes(root: Node, source: str) -> None:
             raise ConfigError(
                 [
                     FieldError(
-                        path or "(yaml)",
+                        _short(path) or "(yaml)",
                         f"line {line}: nested deeper than {MAX_DEPTH} levels (aliases expanded)",
                     )
                 ],
@@ -227,7 +238,7 @@ def _mapping_children(
                 raise ConfigError(
                     [
                         FieldError(
-                            _child(path, key[1]),
+                            _short(_child(path, key[1])),
                             f"duplicate key {key[1]!r} on line {line} (first on line {seen[key]})",
                         )
                     ],
