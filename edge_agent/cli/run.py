@@ -171,11 +171,14 @@ def run_command(args: argparse.Namespace) -> int:
                         code = agent.run(args.duration, on_tick=live.refresh)
                 else:
                     code = agent.run(args.duration)
+                # The duration ended it, not a signal or a failure.
+                ran_out = args.duration is not None and not agent.stop.is_set()
             finally:
                 agent.shutdown()
-        if code == 0 and agent.snapshot().results == 0:
-            # A run that never produced a result did not do its job, whatever stopped it.
-            print("error: the agent produced no results", file=sys.stderr)
+        if code == 0 and ran_out and agent.snapshot().results == 0:
+            # A timed run without a single result did not do its job. A SIGTERM before the
+            # first result (systemd stopping a starting agent) is still a clean stop.
+            print(f"error: no results in {args.duration:g} s", file=sys.stderr)
             code = 1
         summary = agent.summary()
         if args.json:

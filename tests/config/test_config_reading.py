@@ -195,4 +195,4 @@ def test_a_run_without_results_exits_1(
     argv = ["run", "--sim", "jetson-orin-nano", "--config", str(path), "--duration", "1.5"]
     code = main([*argv, "--state-dir", str(tmp_path / "state"), "--no-live"])
     assert code == 1
-    assert "error: the agent produced no results" in capsys.readouterr().err
+    assert "error: no results in 1.5 s" in capsys.readouterr().err
