@@ -26,6 +26,7 @@ from edge_agent.config_sections import (
     BoardConfig,
     CameraConfig,
     CustomProfileConfig,
+    FilePath,
     FleetConfig,
     ModelConfig,
     MqttConfig,
@@ -82,8 +83,8 @@ class AgentConfig(Section):
     device_id: Annotated[
         str, Field(default_factory=default_device_id, min_length=1, max_length=MAX_ID_CHARS)
     ]
-    root: Path = Path("/")
-    state_dir: Path | None = Field(
+    root: FilePath = Path("/")
+    state_dir: FilePath | None = Field(
         default=None, description="Default: $STATE_DIRECTORY, else /var/lib/edge-agent"
     )
     board: BoardConfig = Field(default_factory=BoardConfig)

@@ -27,7 +27,7 @@ def check_file(field: str, path: Path, *, directory: bool = False) -> FieldError
     """
     try:
         mode = path.stat().st_mode
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         kind = "directory" if directory else "file"
         return FieldError(field, f"{kind} not found: {path}")
     if directory:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CAMERA_SCHEMES = ("csi", "v4l2", "rtsp", "rtsps", "file", "synthetic", "http", "https")
 SYNTHETIC_KINDS = ("digits", "pattern")
@@ -32,6 +32,20 @@ MAX_SIDE_PX = 8192  # a camera's requested width or height
 MAX_SYNTHETIC_PIXELS = 3840 * 2160  # a synthetic frame (4K UHD)
 MAX_DIGIT_SIZE = 1024  # synthetic://digits?size=N
 MAX_POWER_SAMPLES = 1_000_000  # the sampler's ring buffer
+MAX_PATH_CHARS = 4096  # Linux PATH_MAX
+
+
+def _path_safe(value: Path) -> Path:
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a path must not contain a NUL character")
+    if len(text) > MAX_PATH_CHARS:
+        raise ValueError(f"a path may hold at most {MAX_PATH_CHARS} characters")
+    return value
+
+
+FilePath = Annotated[Path, AfterValidator(_path_safe)]
+"""A path in the config: no NUL (the OS refuses it) and no longer than PATH_MAX."""
 
 
 class Section(BaseModel):
@@ -148,7 +162,7 @@ class ProfileConfig(Section):
     backend: Literal["auto", "nvpmodel", "sysfs", "jtop"] = "auto"
     allow_reboot: bool = False
     restore_on_exit: bool = False
-    profiles_dir: Path | None = Field(
+    profiles_dir: FilePath | None = Field(
         default=None, description="Extra directory of <board>.yaml profile files"
     )
     custom: dict[str, CustomProfileConfig] = Field(default_factory=dict)
@@ -186,9 +200,9 @@ def _all_providers() -> list[Provider]:
 class ModelConfig(Section):
     """The model the engine runs."""
 
-    path: Path | None = Field(default=None, description="ONNX file; default: the bundled demo")
+    path: FilePath | None = Field(default=None, description="ONNX file; default: the bundled demo")
     name: str | None = Field(default=None, max_length=256)
-    labels: Path | None = None
+    labels: FilePath | None = None
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     providers: list[Provider] = Field(default_factory=_all_providers, min_length=1)
     decoder: Literal["auto", "classification", "yolov5", "yolov8", "raw"] = "auto"
@@ -236,6 +250,10 @@ class CameraConfig(Section):
             )
         if parts.scheme in ("rtsp", "rtsps", "http", "https") and not parts.hostname:
             raise ValueError(f"camera URI {redact_uri(value)!r} has no host")
+        try:
+            _ = parts.port  # urlsplit checks the port only when asked
+        except ValueError as err:
+            raise ValueError(f"camera URI {redact_uri(value)!r}: {err}") from None
         if parts.scheme == "csi" and not (parts.netloc or parts.path.strip("/")).isdigit():
             raise ValueError(f"camera URI {value!r}: csi:// takes a sensor number, e.g. csi://0")
         if parts.scheme in ("file", "v4l2") and not parts.path:
@@ -266,9 +284,9 @@ class BatchingConfig(Section):
 class TlsConfig(Section):
     """MQTT TLS files (paths, never inline keys)."""
 
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     insecure: bool = False
 
     @model_validator(mode="after")
@@ -284,7 +302,7 @@ class MqttConfig(Section):
     host: str = Field(default="localhost", max_length=MAX_HOST_CHARS)
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = Field(default=None, min_length=1, max_length=1024)
-    password_file: Path | None = Field(
+    password_file: FilePath | None = Field(
         default=None,
         description="File holding the password; relative names are looked up in "
         "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)",
@@ -368,7 +386,7 @@ class FleetConfig(Section):
 
     enabled: bool = False
     group: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
-    signing_key_file: Path | None = None
+    signing_key_file: FilePath | None = None
 
     @field_validator("group")
     @classmethod

@@ -17,7 +17,12 @@ from edge_agent.errors import ConfigError, FieldError, HardwareError, ProfileErr
 from edge_agent.hardware.board import detect_board
 from edge_agent.hardware.root import Root
 from edge_agent.power.profile_apply import ProfileController
-from edge_agent.power.profiles import ProfileFile, load_profile_files, resolve_profiles
+from edge_agent.power.profiles import (
+    ProfileFile,
+    check_profile_name,
+    load_profile_files,
+    resolve_profiles,
+)
 
 __all__ = ["check_profile_config", "profile_checks"]
 
@@ -37,6 +42,14 @@ def check_profile_config(config: AgentConfig) -> list[FieldError]:
         return [FieldError("profile.profiles_dir", str(e)) for e in err.errors]
     except ProfileError as err:
         return [FieldError("profile.profiles_dir", str(err))]
+    bad_names = []
+    for name in profile.custom:
+        try:
+            check_profile_name(name)
+        except ValueError as err:
+            bad_names.append(FieldError(f"profile.custom.{name}", str(err)))
+    if bad_names:
+        return bad_names
     known = sorted(parsed.board for _, parsed in files)
     forced = config.board.name
     if forced is not None and forced not in known:

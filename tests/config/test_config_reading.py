@@ -16,6 +16,7 @@ from edge_agent.config import load_config, validate_config
 from edge_agent.config_files import check_tls_files
 from edge_agent.config_reader import MAX_CONFIG_BYTES, parse_yaml, read_config_file
 from edge_agent.errors import ConfigError
+from edge_agent.power.profile_check import profile_checks
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker
 from tests.fakes.models import write_flat_input
@@ -196,3 +197,57 @@ def test_a_run_without_results_exits_1(
     code = main([*argv, "--state-dir", str(tmp_path / "state"), "--no-live"])
     assert code == 1
     assert "error: no results in 1.5 s" in capsys.readouterr().err
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(["synthetic://pattern?w=9&h=9", "file:///dev/zero", "/dev/zero", "a\x00b"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(["name", "uri", "fps", "path", "host", "initial", "width", "x"]),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "device_id",
+                "root",
+                "state_dir",
+                "board",
+                "profile",
+                "power",
+                "model",
+                "cameras",
+                "batching",
+                "mqtt",
+                "telemetry",
+                "fleet",
+            ]
+        ),
+        _VALUES,
+        max_size=5,
+    )
+)
+def test_any_document_validates_or_gives_field_errors(data: dict[str, object]) -> None:
+    problems: list[tuple[str, str]] = []
+    try:
+        validate_config(data, env={}, extra_checks=profile_checks())
+    except ConfigError as err:
+        problems = [(e.path, e.message) for e in err.errors] or [("", "")]
+    assert all(path and message for path, message in problems)
