@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge_agent.config_files import check_file, check_tls_files, warn_if_shared_secret
-from edge_agent.config_reader import parse_yaml, read_config_file
+from edge_agent.config_reader import parse_yaml, read_config_file, read_regular_file
 from edge_agent.config_sections import (
     CAMERA_SCHEMES,
     MAX_ID_CHARS,
@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-agent")
+MAX_SECRET_BYTES = 64 * 1024
 
 
 def _default_cameras() -> list[CameraConfig]:
@@ -344,7 +345,8 @@ def load_config(
 
 def read_secret(path: Path) -> str:
     """Read a secret file (password), stripped of its trailing newline."""
+    data = read_regular_file(path, MAX_SECRET_BYTES, "(secret)")
     try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as err:
-        raise ConfigError([FieldError("(secret)", f"cannot read {path}: {err.strerror}")]) from err
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ConfigError([FieldError("(secret)", f"{path} is not UTF-8")]) from err

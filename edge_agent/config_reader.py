@@ -27,7 +27,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from edge_agent.errors import ConfigError, FieldError
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES", "parse_yaml", "read_config_file"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "parse_yaml",
+    "read_config_file",
+    "read_regular_file",
+]
 
 MAX_CONFIG_BYTES = 256 * 1024
 """Agent configs are a few KB; this leaves room for a large camera list."""
@@ -69,46 +76,54 @@ def read_config_file(path: Path) -> dict[str, Any]:
         ConfigError: not a regular file, too large, unreadable, not UTF-8, bad YAML, too deep,
             too many nodes, duplicate keys, or a document that is not a mapping.
     """
-    return parse_yaml(_read_bytes(path), str(path))
+    return parse_yaml(read_regular_file(path), str(path))
 
 
-def _file_error(message: str) -> ConfigError:
-    return ConfigError([FieldError("(file)", message)])
+def _file_error(message: str, where: str = "(file)") -> ConfigError:
+    return ConfigError([FieldError(where, message)])
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_regular_file(
+    path: Path, max_bytes: int = MAX_CONFIG_BYTES, where: str = "(file)"
+) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, read without blocking on a FIFO.
+
+    Raises:
+        ConfigError: at ``where``, naming the path: missing, unreadable, not a regular file,
+            or too large.
+    """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
     except OSError as err:
-        raise _file_error(f"cannot read {path}: {err.strerror}") from err
+        raise _file_error(f"cannot read {path}: {err.strerror}", where) from err
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise _file_error(f"{path} is not a regular file ({_kind(info.st_mode)})")
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise _file_error(_too_large(path, info.st_size))
+            raise _file_error(f"{path} is not a regular file ({_kind(info.st_mode)})", where)
+        if info.st_size > max_bytes:
+            raise _file_error(_too_large(path, info.st_size, max_bytes), where)
         chunks: list[bytes] = []
         total = 0
-        while total <= MAX_CONFIG_BYTES:
+        while total <= max_bytes:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
-        if total > MAX_CONFIG_BYTES:  # the file grew after fstat
-            raise _file_error(_too_large(path, total))
+        if total > max_bytes:  # the file grew after fstat
+            raise _file_error(_too_large(path, total, max_bytes), where)
         return b"".join(chunks)
     except OSError as err:
         if err.errno == errno.EISDIR:
-            raise _file_error(f"{path} is not a regular file (a directory)") from err
-        raise _file_error(f"cannot read {path}: {err.strerror}") from err
+            raise _file_error(f"{path} is not a regular file (a directory)", where) from err
+        raise _file_error(f"cannot read {path}: {err.strerror}", where) from err
     finally:
         os.close(fd)
 
 
-def _too_large(path: Path, size: int) -> str:
-    return f"{path} is {size} bytes; a config file may hold at most {MAX_CONFIG_BYTES} bytes"
+def _too_large(path: Path, size: int, limit: int = MAX_CONFIG_BYTES) -> str:
+    return f"{path} is {size} bytes; it may hold at most {limit} bytes"
 
 
 def _kind(mode: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.cli.main import main
-from edge_agent.config import load_config, validate_config
+from edge_agent.config import load_config, read_secret, validate_config
 from edge_agent.config_files import check_tls_files
 from edge_agent.config_reader import MAX_CONFIG_BYTES, parse_yaml, read_config_file
 from edge_agent.errors import ConfigError
@@ -251,3 +252,16 @@ def test_any_document_validates_or_gives_field_errors(data: dict[str, object]) -
     except ConfigError as err:
         problems = [(e.path, e.message) for e in err.errors] or [("", "")]
     assert all(path and message for path, message in problems)
+
+
+def test_secrets_are_read_with_the_same_bounds(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    assert read_secret(secret) == "s3cret"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"\(secret\): .*fifo is not a regular file \(a FIFO\)"):
+        read_secret(fifo)
+    secret.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(ConfigError, match="at most 65536 bytes"):
+        read_secret(secret)
