@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from edge_agent.agent.daemon import Agent
-from edge_agent.agent.parts import PipelineHooks
+from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.power.profile_check import profile_checks
 from edge_agent.sim import create_board
