@@ -165,12 +165,14 @@ def validate_config(
     base_dir: Path | None = None,
     check_files: bool = True,
     extra_checks: Sequence[ExtraCheck] = (),
+    warn: bool = True,
 ) -> AgentConfig:
     """Validate a config mapping, fill environment defaults and check referenced files.
 
     Relative file paths are resolved against ``base_dir`` (the config file's folder). Every
     problem is reported in one pass: the model's errors, then the file checks and
-    ``extra_checks`` on the sections that did validate.
+    ``extra_checks`` on the sections that did validate. A valid config with a secret that
+    other users can read logs one WARNING (``warn=False``: a pre-check that loads again).
 
     Raises:
         ConfigError: with one ``FieldError`` per problem.
@@ -197,6 +199,8 @@ def validate_config(
     if errors:
         raise ConfigError(errors, source)
     assert config is not None
+    if warn and check_files and config.mqtt.password_file is not None:
+        warn_if_shared_secret("mqtt.password_file", config.mqtt.password_file)
     return config
 
 
@@ -298,8 +302,6 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
                 problems.append(problem)
     if tls is not None and not any(p.path.startswith("mqtt.tls") for p in problems):
         problems += check_tls_files(tls.ca_file, tls.cert_file, tls.key_file)
-    if config.mqtt.password_file is not None and not _has_problem(problems, "mqtt.password_file"):
-        warn_if_shared_secret("mqtt.password_file", config.mqtt.password_file)
     for index, cam in enumerate(config.cameras):
         parts = urlsplit(cam.uri)
         if parts.scheme == "file":
@@ -309,11 +311,6 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
                     FieldError(problem.path, problem.message.replace("file", "video file", 1))
                 )
     return problems
-
-
-def _has_problem(problems: Sequence[FieldError], field: str) -> bool:
-    """Whether any problem names ``field``."""
-    return any(p.path == field for p in problems)
 
 
 def load_config(

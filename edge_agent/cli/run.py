@@ -75,7 +75,9 @@ def sim_state_dir(board: str) -> Path:
     return Path(base) / "edge-agent" / f"sim-{board}"
 
 
-def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> AgentConfig:
+def build_config(
+    args: argparse.Namespace, sim_root: Path | None = None, *, warn: bool = True
+) -> AgentConfig:
     """The config from ``--config`` (or the demo), with ``--sim`` and ``--state-dir`` applied.
 
     Raises:
@@ -105,7 +107,9 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
             raw["power"] = {**power, "monitor": "sim"}
     if args.state_dir is not None:
         raw["state_dir"] = str(args.state_dir.absolute())  # a flag is relative to the cwd
-    return validate_config(raw, source=source, base_dir=base, extra_checks=profile_checks())
+    return validate_config(
+        raw, source=source, base_dir=base, extra_checks=profile_checks(), warn=warn
+    )
 
 
 @contextlib.contextmanager
@@ -138,7 +142,8 @@ def run_command(args: argparse.Namespace) -> int:
     from edge_agent.agent.live_view import LiveView, print_summary
     from edge_agent.sim import board_names
 
-    config = build_config(args)  # validate before touching hardware or the simulator
+    # Validate before touching hardware or the simulator; --sim loads again on its board.
+    config = build_config(args, warn=not args.sim)
     if args.sim and args.sim not in board_names():
         raise ConfigError(
             [FieldError("--sim", f"unknown board {args.sim!r}; valid: {', '.join(board_names())}")]

@@ -265,3 +265,21 @@ def test_secrets_are_read_with_the_same_bounds(tmp_path: Path) -> None:
     secret.write_bytes(b"x" * (64 * 1024 + 1))
     with pytest.raises(ConfigError, match="at most 65536 bytes"):
         read_secret(secret)
+
+
+@pytest.mark.slow
+def test_a_sim_run_warns_once_about_a_shared_password_file(
+    tmp_path: Path, mosquitto: MosquittoBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    secret.chmod(0o640)
+    path = _write(
+        tmp_path,
+        f"mqtt: {{host: {mosquitto.host}, port: {mosquitto.port}, username: u, "
+        "password_file: pw}\n",
+    )
+    argv = ["run", "--sim", "jetson-orin-nano", "--config", str(path), "--duration", "1"]
+    assert main([*argv, "--state-dir", str(tmp_path / "state"), "--no-live"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == err.count("has mode 0640") == 1, err
