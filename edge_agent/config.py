@@ -19,9 +19,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge_agent.config_files import check_file, check_tls_files, warn_if_shared_secret
 from edge_agent.config_reader import parse_yaml, read_config_file, read_regular_file
+from edge_agent.config_rules import MAX_ID_CHARS
 from edge_agent.config_sections import (
     CAMERA_SCHEMES,
-    MAX_ID_CHARS,
     BatchingConfig,
     BoardConfig,
     CameraConfig,
