@@ -35,13 +35,6 @@ def profile_checks() -> tuple[ExtraCheck, ...]:
 def check_profile_config(config: AgentConfig) -> list[FieldError]:
     """Problems with ``board.name``, ``profile.initial`` and ``profile.custom`` for this board."""
     profile = config.profile
-    extra = [profile.profiles_dir] if profile.profiles_dir is not None else []
-    try:
-        files = load_profile_files(extra)
-    except ConfigError as err:
-        return [FieldError("profile.profiles_dir", str(e)) for e in err.errors]
-    except ProfileError as err:
-        return [FieldError("profile.profiles_dir", str(err))]
     bad_names = []
     for name in profile.custom:
         try:
@@ -50,20 +43,28 @@ def check_profile_config(config: AgentConfig) -> list[FieldError]:
             bad_names.append(FieldError(f"profile.custom.{name}", str(err)))
     if bad_names:
         return bad_names
-    known = sorted(parsed.board for _, parsed in files)
+    if profile.profiles_dir is not None and not profile.profiles_dir.is_dir():
+        return []  # the file checks report the missing directory
+    root = Root(config.root)
     forced = config.board.name
-    if forced is not None and forced not in known:
-        return [
-            FieldError(
-                "board.name", f"no profile file for board {forced!r} (known: {', '.join(known)})"
-            )
-        ]
-    chosen = _board_file(config)
-    if isinstance(chosen, str):
-        if config.root != Path("/") and profile.initial is not None:
-            return [FieldError("profile.initial", f"{chosen}; no profile can be applied")]
-        return _check_against_all(config, files)
-    source, parsed = chosen
+    try:
+        if forced is None and not detect_board(root).is_jetson:
+            # A workstation checking a device's file: any board's name will do.
+            extra = [profile.profiles_dir] if profile.profiles_dir is not None else []
+            return _check_against_all(config, load_profile_files(extra))
+        # The controller only reads here (device tree, nvpmodel.conf); nothing is written.
+        controller = ProfileController(
+            root, profile, config.resolved_state_dir, SystemClock(), board=forced
+        )
+        source, parsed = controller.board_file()
+    except ConfigError as err:
+        return [FieldError("profile.profiles_dir", str(e)) for e in err.errors]
+    except (ProfileError, HardwareError) as err:
+        if forced is not None:
+            return [FieldError("board.name", str(err))]
+        if profile.initial is not None:
+            return [FieldError("profile.initial", f"{err}; no profile can be applied")]
+        return []
     try:
         names = [p.name for p in resolve_profiles(source, parsed, profile.custom)]
     except ProfileError as err:
@@ -79,27 +80,17 @@ def check_profile_config(config: AgentConfig) -> list[FieldError]:
     return []
 
 
-def _board_file(config: AgentConfig) -> tuple[str, ProfileFile] | str:
-    """The board's profile file as ``run`` will pick it, or why there is none (a message)."""
-    root = Root(config.root)
-    if config.board.name is None and not detect_board(root).is_jetson:
-        return f"no Jetson board found under {config.root} (no device-tree model or L4T release)"
-    # The controller only reads here (device tree, nvpmodel.conf); nothing is written.
-    controller = ProfileController(
-        root, config.profile, config.resolved_state_dir, SystemClock(), board=config.board.name
-    )
-    try:
-        return controller.board_file()
-    except (ProfileError, HardwareError) as err:
-        return str(err)
-
-
 def _check_against_all(
     config: AgentConfig, files: list[tuple[str, ProfileFile]]
 ) -> list[FieldError]:
+    """``profile.initial`` against every board's files; on a root other than ``/`` there
+    is no board to apply it to."""
     initial = config.profile.initial
     if initial is None:
         return []
+    if config.root != Path("/"):
+        reason = f"no Jetson board found under {config.root} (no device-tree model or L4T release)"
+        return [FieldError("profile.initial", f"{reason}; no profile can be applied")]
     names = set(config.profile.custom)
     for _, parsed in files:
         names.update(parsed.profiles)
