@@ -10,20 +10,23 @@ files (model, secrets) exist.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from edge_agent.config_files import check_file, check_tls_files, warn_if_shared_secret
+from edge_agent.config_reader import parse_yaml, read_config_file, read_regular_file
+from edge_agent.config_rules import MAX_ID_CHARS
 from edge_agent.config_sections import (
     CAMERA_SCHEMES,
     BatchingConfig,
     BoardConfig,
     CameraConfig,
     CustomProfileConfig,
+    FilePath,
     FleetConfig,
     ModelConfig,
     MqttConfig,
@@ -47,6 +50,7 @@ __all__ = [
     "BoardConfig",
     "CameraConfig",
     "CustomProfileConfig",
+    "ExtraCheck",
     "FleetConfig",
     "ModelConfig",
     "MqttConfig",
@@ -60,12 +64,14 @@ __all__ = [
     "errors_from_validation",
     "load_config",
     "parse_yaml",
+    "read_config_file",
     "read_secret",
     "redact_uri",
     "validate_config",
 ]
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-agent")
+MAX_SECRET_BYTES = 64 * 1024
 
 
 def _default_cameras() -> list[CameraConfig]:
@@ -75,9 +81,11 @@ def _default_cameras() -> list[CameraConfig]:
 class AgentConfig(Section):
     """The whole agent config file."""
 
-    device_id: Annotated[str, Field(default_factory=default_device_id)]
-    root: Path = Path("/")
-    state_dir: Path | None = Field(
+    device_id: Annotated[
+        str, Field(default_factory=default_device_id, min_length=1, max_length=MAX_ID_CHARS)
+    ]
+    root: FilePath = Path("/")
+    state_dir: FilePath | None = Field(
         default=None, description="Default: $STATE_DIRECTORY, else /var/lib/edge-agent"
     )
     board: BoardConfig = Field(default_factory=BoardConfig)
@@ -144,28 +152,9 @@ def errors_from_validation(err: ValidationError, prefix: str = "") -> list[Field
     return items
 
 
-def parse_yaml(text: str, source: str) -> dict[str, Any]:
-    """Parse YAML text into a mapping.
-
-    Raises:
-        ConfigError: syntax error (with line and column) or a non-mapping document.
-    """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = err.problem or err.context or "syntax error"
-        raise ConfigError([FieldError("(yaml)", f"{where}: {problem}")], source) from err
-    except yaml.YAMLError as err:
-        raise ConfigError([FieldError("(yaml)", str(err))], source) from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [FieldError("(top level)", f"expected a mapping, got {type(data).__name__}")], source
-        )
-    return data
+ExtraCheck = tuple[tuple[str, ...], Callable[["AgentConfig"], list[FieldError]]]
+"""A check beyond the model (e.g. profile names against the board's files): the top-level
+sections it reads, so it is skipped when one of them is already invalid, and the check."""
 
 
 def validate_config(
@@ -175,25 +164,62 @@ def validate_config(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     check_files: bool = True,
+    extra_checks: Sequence[ExtraCheck] = (),
+    warn: bool = True,
 ) -> AgentConfig:
     """Validate a config mapping, fill environment defaults and check referenced files.
 
-    Relative file paths are resolved against ``base_dir`` (the config file's folder).
+    Relative file paths are resolved against ``base_dir`` (the config file's folder). Every
+    problem is reported in one pass: the model's errors, then the file checks and
+    ``extra_checks`` on the sections that did validate. A valid config with a secret that
+    other users can read logs one WARNING (``warn=False``: a pre-check that loads again).
 
     Raises:
         ConfigError: with one ``FieldError`` per problem.
     """
     environ = os.environ if env is None else env
+    errors: list[FieldError] = []
+    broken: set[str] = set()
+    config: AgentConfig | None
     try:
         config = AgentConfig.model_validate(dict(data))
     except ValidationError as err:
-        raise ConfigError(errors_from_validation(err), source) from err
-    config = _resolve_paths(config, environ, base_dir)
-    if check_files:
-        problems = check_referenced_files(config)
-        if problems:
-            raise ConfigError(problems, source)
+        errors = errors_from_validation(err)
+        broken = {_top_key(detail["loc"]) for detail in err.errors()}
+        config = _partial_config(data, broken)
+    if config is not None:
+        config = _resolve_paths(config, environ, base_dir)
+        late: list[FieldError] = []
+        if check_files:
+            late += check_referenced_files(config)
+        for sections, check in extra_checks:
+            if not broken & set(sections):
+                late += check(config)
+        errors += [e for e in late if _section_of(e.path) not in broken]
+    if errors:
+        raise ConfigError(errors, source)
+    assert config is not None
+    if warn and check_files and config.mqtt.password_file is not None:
+        warn_if_shared_secret("mqtt.password_file", config.mqtt.password_file)
     return config
+
+
+def _top_key(loc: Sequence[int | str]) -> str:
+    return str(loc[0]) if loc else "(top level)"
+
+
+def _section_of(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _partial_config(data: Mapping[str, Any], broken: set[str]) -> AgentConfig | None:
+    """The config without its invalid top-level sections, to check the rest in the same pass."""
+    if "(top level)" in broken:
+        return None
+    try:
+        return AgentConfig.model_validate({k: v for k, v in data.items() if k not in broken})
+    except ValidationError:
+        return None
 
 
 def default_state_dir(root: Path, env: Mapping[str, str]) -> Path:
@@ -214,9 +240,10 @@ def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | Non
             return path
         return base / path
 
-    state_dir = config.state_dir
+    root = rel(config.root) or config.root
+    state_dir = rel(config.state_dir)
     if state_dir is None:
-        state_dir = default_state_dir(config.root, env)
+        state_dir = default_state_dir(root, env)
     model = config.model.model_copy(
         update={"path": rel(config.model.path), "labels": rel(config.model.labels)}
     )
@@ -237,12 +264,22 @@ def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | Non
     mqtt = mqtt.model_copy(update={"password_file": password_file, "tls": tls})
     profile = config.profile.model_copy(update={"profiles_dir": rel(config.profile.profiles_dir)})
     return config.model_copy(
-        update={"state_dir": state_dir, "model": model, "mqtt": mqtt, "profile": profile}
+        update={
+            "root": root,
+            "state_dir": state_dir,
+            "model": model,
+            "mqtt": mqtt,
+            "profile": profile,
+        }
     )
 
 
 def check_referenced_files(config: AgentConfig) -> list[FieldError]:
-    """Files the config names that must exist: model, labels, secrets, profile dir."""
+    """Files the config names: model, labels, secrets, profile dir, TLS files, video files.
+
+    Each must exist and be a regular file (a FIFO would hang the reader); the TLS files must
+    load; a secret readable by other users is logged as a WARNING.
+    """
     checks: list[tuple[str, Path | None, bool]] = [
         ("model.path", config.model.path, False),
         ("model.labels", config.model.labels, False),
@@ -250,46 +287,63 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
         ("profile.profiles_dir", config.profile.profiles_dir, True),
         ("fleet.signing_key_file", config.fleet.signing_key_file, False),
     ]
-    if config.mqtt.tls is not None:
+    tls = config.mqtt.tls
+    if tls is not None:
         checks += [
-            ("mqtt.tls.ca_file", config.mqtt.tls.ca_file, False),
-            ("mqtt.tls.cert_file", config.mqtt.tls.cert_file, False),
-            ("mqtt.tls.key_file", config.mqtt.tls.key_file, False),
+            ("mqtt.tls.ca_file", tls.ca_file, False),
+            ("mqtt.tls.cert_file", tls.cert_file, False),
+            ("mqtt.tls.key_file", tls.key_file, False),
         ]
     problems: list[FieldError] = []
     for field, path, is_dir in checks:
-        if path is None:
-            continue
-        if is_dir and not path.is_dir():
-            problems.append(FieldError(field, f"directory not found: {path}"))
-        elif not is_dir and not path.is_file():
-            problems.append(FieldError(field, f"file not found: {path}"))
+        if path is not None:
+            problem = check_file(field, path, directory=is_dir)
+            if problem is not None:
+                problems.append(problem)
+    if tls is not None and not any(p.path.startswith("mqtt.tls") for p in problems):
+        problems += check_tls_files(tls.ca_file, tls.cert_file, tls.key_file)
     for index, cam in enumerate(config.cameras):
         parts = urlsplit(cam.uri)
-        if parts.scheme == "file" and not Path(parts.path).is_file():
-            problems.append(
-                FieldError(f"cameras[{index}].uri", f"video file not found: {parts.path}")
-            )
+        if parts.scheme == "file":
+            problem = check_file(f"cameras[{index}].uri", Path(parts.path))
+            if problem is not None:
+                problems.append(
+                    FieldError(problem.path, problem.message.replace("file", "video file", 1))
+                )
     return problems
 
 
-def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Read, parse and validate a config file.
+def load_config(
+    path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    extra_checks: Sequence[ExtraCheck] = (),
+) -> AgentConfig:
+    """Read a config file through the bounded reader, apply ``overrides``, and validate.
+
+    ``overrides`` are top-level keys set by the command line (``--root``, ``--state-dir``);
+    they replace the file's values.
 
     Raises:
-        ConfigError: unreadable file, YAML syntax error or invalid fields.
+        ConfigError: unreadable or oversized file, not UTF-8, YAML syntax error, too deep,
+            duplicate keys, or invalid fields.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([FieldError("(file)", f"cannot read {path}: {err.strerror}")]) from err
-    data = parse_yaml(text, str(path))
-    return validate_config(data, source=str(path), env=env, base_dir=path.parent.resolve())
+    data = read_config_file(path)
+    data.update(overrides or {})
+    return validate_config(
+        data,
+        source=str(path),
+        env=env,
+        base_dir=path.parent.resolve(),
+        extra_checks=extra_checks,
+    )
 
 
 def read_secret(path: Path) -> str:
     """Read a secret file (password), stripped of its trailing newline."""
+    data = read_regular_file(path, MAX_SECRET_BYTES, "(secret)")
     try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as err:
-        raise ConfigError([FieldError("(secret)", f"cannot read {path}: {err.strerror}")]) from err
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ConfigError([FieldError("(secret)", f"{path} is not UTF-8")]) from err

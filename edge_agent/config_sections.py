@@ -8,33 +8,66 @@ from __future__ import annotations
 
 import re
 import socket
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CAMERA_SCHEMES = ("csi", "v4l2", "rtsp", "rtsps", "file", "synthetic", "http", "https")
-_TOPIC_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+from edge_agent.config_rules import (
+    CAMERA_SCHEMES,
+    CLIENT_ID,
+    HOST,
+    MAX_HOST_CHARS,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_POWER_SAMPLES,
+    MAX_PREFIX_CHARS,
+    MAX_SIDE_PX,
+    MAX_URI_CHARS,
+    MIN_FPS,
+    FilePath,
+    check_synthetic_uri,
+    topic_prefix_safe,
+    topic_safe,
+)
+
+__all__ = [
+    "CAMERA_SCHEMES",
+    "BatchingConfig",
+    "BoardConfig",
+    "CameraConfig",
+    "CustomProfileConfig",
+    "FilePath",
+    "FleetConfig",
+    "ModelConfig",
+    "MqttConfig",
+    "PowerConfig",
+    "ProfileConfig",
+    "Provider",
+    "Section",
+    "TelemetryConfig",
+    "TlsConfig",
+    "default_device_id",
+    "redact_uri",
+    "topic_safe",
+]
+
+_DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class Section(BaseModel):
-    """The base of every section: unknown keys are errors, and a loaded config is frozen."""
+    """The base of every section: unknown keys are errors, and a loaded config is frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``inf`` and ``nan`` are refused everywhere: no setting means either.
+    """
 
-
-def topic_safe(value: str, what: str) -> str:
-    """``value`` if it is safe in an MQTT topic level; else ValueError naming ``what``."""
-    if not _TOPIC_SAFE.match(value):
-        raise ValueError(f"{what} {value!r} may hold only letters, digits, '_', '.' and '-'")
-    return value
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def default_device_id() -> str:
     """The short host name, cleaned to be topic-safe (``edge`` if there is none)."""
     host = socket.gethostname().split(".")[0] or "edge"
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", host)
+    cleaned = _DEVICE_CLEAN.sub("-", host)
     return cleaned or "edge"
 
 
@@ -43,6 +76,7 @@ class BoardConfig(Section):
 
     name: str | None = Field(
         default=None,
+        max_length=MAX_NAME_CHARS,
         description="Force a board profile file (e.g. jetson-tx2) instead of detection",
     )
 
@@ -80,27 +114,39 @@ class CustomProfileConfig(Section):
 class ProfileConfig(Section):
     """DVFS profile policy."""
 
-    initial: str | None = Field(default=None, description="Profile applied and verified at start")
+    initial: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="Profile applied and verified at start"
+    )
     policy: Literal["fixed"] = "fixed"
     backend: Literal["auto", "nvpmodel", "sysfs", "jtop"] = "auto"
     allow_reboot: bool = False
     restore_on_exit: bool = False
-    profiles_dir: Path | None = Field(
+    profiles_dir: FilePath | None = Field(
         default=None, description="Extra directory of <board>.yaml profile files"
     )
     custom: dict[str, CustomProfileConfig] = Field(default_factory=dict)
-    switch_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    switch_timeout_s: float = Field(default=15.0, ge=0.1, le=600)
 
 
 class PowerConfig(Section):
     """Power monitor and sampler."""
 
     monitor: Literal["auto", "ina3221", "jtop", "nvml", "sim", "none"] = "auto"
-    interval_ms: float = Field(default=20.0, gt=0, le=60_000)
+    interval_ms: float = Field(default=20.0, ge=1, le=60_000)
     buffer_s: float = Field(default=120.0, gt=0, le=86_400)
     idle_baseline_s: float = Field(
         default=0.0, ge=0, le=600, description="Measure idle power for this long at start"
     )
+
+    @model_validator(mode="after")
+    def _buffer_bounded(self) -> PowerConfig:
+        samples = self.buffer_s * 1000 / self.interval_ms
+        if samples > MAX_POWER_SAMPLES:
+            raise ValueError(
+                f"buffer_s / interval_ms keeps {samples:.0f} samples; at most "
+                f"{MAX_POWER_SAMPLES} (lengthen interval_ms or shorten buffer_s)"
+            )
+        return self
 
 
 Provider = Literal["tensorrt", "cuda", "cpu"]
@@ -113,9 +159,9 @@ def _all_providers() -> list[Provider]:
 class ModelConfig(Section):
     """The model the engine runs."""
 
-    path: Path | None = Field(default=None, description="ONNX file; default: the bundled demo")
-    name: str | None = None
-    labels: Path | None = None
+    path: FilePath | None = Field(default=None, description="ONNX file; default: the bundled demo")
+    name: str | None = Field(default=None, max_length=256)
+    labels: FilePath | None = None
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     providers: list[Provider] = Field(default_factory=_all_providers, min_length=1)
     decoder: Literal["auto", "classification", "yolov5", "yolov8", "raw"] = "auto"
@@ -137,15 +183,15 @@ class ModelConfig(Section):
 class CameraConfig(Section):
     """One capture source."""
 
-    name: str
-    uri: str
-    fps: float | None = Field(default=None, gt=0, le=1000, description="Target fps")
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    uri: str = Field(min_length=1, max_length=MAX_URI_CHARS)
+    fps: float | None = Field(default=None, ge=MIN_FPS, le=1000, description="Target fps")
     every_nth: int = Field(default=1, ge=1, le=1000)
     loop: bool = True
     realtime: bool = True
-    width: int | None = Field(default=None, gt=0, le=16384)
-    height: int | None = Field(default=None, gt=0, le=16384)
-    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    width: int | None = Field(default=None, gt=0, le=MAX_SIDE_PX)
+    height: int | None = Field(default=None, gt=0, le=MAX_SIDE_PX)
+    reconnect_max_s: float = Field(default=30.0, ge=0.01, le=3600)
 
     @field_validator("name")
     @classmethod
@@ -163,11 +209,26 @@ class CameraConfig(Section):
             )
         if parts.scheme in ("rtsp", "rtsps", "http", "https") and not parts.hostname:
             raise ValueError(f"camera URI {redact_uri(value)!r} has no host")
+        try:
+            _ = parts.port  # urlsplit checks the port only when asked
+        except ValueError as err:
+            raise ValueError(f"camera URI {redact_uri(value)!r}: {err}") from None
         if parts.scheme == "csi" and not (parts.netloc or parts.path.strip("/")).isdigit():
             raise ValueError(f"camera URI {value!r}: csi:// takes a sensor number, e.g. csi://0")
         if parts.scheme in ("file", "v4l2") and not parts.path:
             raise ValueError(f"camera URI {value!r} has no path")
+        if "\x00" in value:
+            raise ValueError("camera URI contains a NUL character")
+        if parts.scheme == "synthetic":
+            check_synthetic_uri(value, None, None)
         return value
+
+    @model_validator(mode="after")
+    def _synthetic_size(self) -> CameraConfig:
+        # The pattern falls back on width/height when its URI names no size.
+        if urlsplit(self.uri).scheme == "synthetic":
+            check_synthetic_uri(self.uri, self.width, self.height)
+        return self
 
 
 class BatchingConfig(Section):
@@ -175,16 +236,16 @@ class BatchingConfig(Section):
 
     max_batch: int = Field(default=1, ge=1, le=256)
     max_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
-    latency_budget_ms: float | None = Field(default=None, gt=0, le=60_000)
+    latency_budget_ms: float | None = Field(default=None, ge=0.1, le=60_000)
     queue_size: int = Field(default=64, ge=1, le=100_000)
 
 
 class TlsConfig(Section):
     """MQTT TLS files (paths, never inline keys)."""
 
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     insecure: bool = False
 
     @model_validator(mode="after")
@@ -197,10 +258,10 @@ class TlsConfig(Section):
 class MqttConfig(Section):
     """Broker connection and outbox."""
 
-    host: str = "localhost"
+    host: str = Field(default="localhost", max_length=MAX_HOST_CHARS)
     port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password_file: Path | None = Field(
+    username: str | None = Field(default=None, min_length=1, max_length=1024)
+    password_file: FilePath | None = Field(
         default=None,
         description="File holding the password; relative names are looked up in "
         "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)",
@@ -211,12 +272,12 @@ class MqttConfig(Section):
     reconnect_max_s: int = Field(
         default=30, ge=1, le=3600, description="Longest wait between reconnect attempts"
     )
-    topic_prefix: str = "edge"
-    client_id: str | None = None
+    topic_prefix: str = Field(default="edge", max_length=MAX_PREFIX_CHARS)
+    client_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     outbox_max_mb: float = Field(default=64.0, gt=0, le=100_000)
     inflight_window: int = Field(default=100, ge=1, le=65535)
     ha_discovery: bool = False
-    ha_prefix: str = "homeassistant"
+    ha_prefix: str = Field(default="homeassistant", max_length=MAX_PREFIX_CHARS)
 
     @field_validator("password", mode="before")
     @classmethod
@@ -231,10 +292,38 @@ class MqttConfig(Section):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_safe(cls, value: str) -> str:
-        if not value or any(c in value for c in "#+") or value.startswith("/"):
+        return topic_prefix_safe(value, "topic prefix")
+
+    @field_validator("ha_prefix")
+    @classmethod
+    def _ha_prefix_safe(cls, value: str) -> str:
+        return topic_prefix_safe(value, "Home Assistant prefix")
+
+    @field_validator("host")
+    @classmethod
+    def _host_valid(cls, value: str) -> str:
+        if not value:
+            raise ValueError("the broker host must not be empty ('embedded' runs one in-process)")
+        if not HOST.match(value.strip("[]")) or value.startswith("-"):
+            shown = value if len(value) <= 80 else value[:80] + "..."
+            raise ValueError(f"broker host {shown!r} is not a host name or IP address")
+        return value
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_valid(cls, value: str | None) -> str | None:
+        if value is not None and not CLIENT_ID.match(value):
+            shown = value if len(value) <= 80 else value[:80] + "..."
             raise ValueError(
-                f"topic prefix {value!r} must be non-empty, without '#', '+', or a leading '/'"
+                f"client_id {shown!r} may hold only letters, digits, '_', '.', ':' and '-'"
             )
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _username_printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("username must not contain control characters")
         return value
 
     @model_validator(mode="after")
@@ -247,7 +336,7 @@ class MqttConfig(Section):
 class TelemetryConfig(Section):
     """Periodic telemetry."""
 
-    interval_s: float = Field(default=10.0, gt=0, le=86_400)
+    interval_s: float = Field(default=10.0, ge=0.1, le=86_400)
     include_rails: bool = True
 
 
@@ -255,8 +344,8 @@ class FleetConfig(Section):
     """Fleet config pushes over MQTT."""
 
     enabled: bool = False
-    group: str | None = None
-    signing_key_file: Path | None = None
+    group: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    signing_key_file: FilePath | None = None
 
     @field_validator("group")
     @classmethod

@@ -25,12 +25,18 @@ from typing import Any
 
 from edge_agent import __version__
 from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.agent.live_apply import (
+    DEFAULT_PROBATION_S,
+    START_FAILURES,
+    Probation,
+    health_failure,
+)
 from edge_agent.agent.parts import AgentParts
 from edge_agent.agent.result_stats import ResultStats, StatsSnapshot
 from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
-from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.errors import ConfigError, FieldError
 from edge_agent.hardware.state_files import prepare_state_dir
 from edge_agent.pipeline.opencv_log import follow_python_logging
 
@@ -48,6 +54,7 @@ class Supervisor:
 
     stop: threading.Event
     failures: list[str] = field(default_factory=list)
+    probation: Probation = field(default_factory=Probation)
     _previous: Callable[[threading.ExceptHookArgs], Any] | None = None
 
     def install(self) -> None:
@@ -64,6 +71,9 @@ class Supervisor:
         text = "".join(
             traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
         )
+        if self.probation.divert(name, f"{args.exc_type.__name__}: {args.exc_value}"):
+            logger.error("thread %s of the new config died; rolling back\n%s", name, text)
+            return
         logger.critical("component thread %s died; stopping the agent\n%s", name, text)
         self.failures.append(f"{name}: {args.exc_type.__name__}: {args.exc_value}")
         self.stop.set()
@@ -97,6 +107,7 @@ class Agent:
         self.notifier = notifier or Notifier()
         self.stop = threading.Event()
         self.reload_requested = threading.Event()
+        self.probation_s = DEFAULT_PROBATION_S
         self.supervisor = Supervisor(self.stop)
         self.boot_id = uuid.uuid4().hex[:12]
         self._tmpdir_before: str | None = None
@@ -184,6 +195,11 @@ class Agent:
         except ConfigError as err:
             logger.error("reload rejected, keeping the running config:\n%s", err)
             return ReloadOutcome("rejected", errors=tuple(str(e) for e in err.errors))
+        except (OSError, ValueError, RecursionError) as err:
+            # The bounded reader should turn every bad file into a ConfigError; if one slips
+            # through, a running agent still must not die of an edited file.
+            logger.error("reload rejected, keeping the running config: %r", err)
+            return ReloadOutcome("rejected", errors=(repr(err),))
         return self.apply_config(new)
 
     def apply_config(self, new: AgentConfig) -> ReloadOutcome:
@@ -209,10 +225,16 @@ class Agent:
         old = self.config
         try:
             self.parts.replace_pipeline(new, self.hooks)
-        except EdgeAgentError as err:
-            logger.error("new config failed to start (%s); rolling back", err)
+            assert self.parts.pipeline is not None
+            failure = health_failure(
+                self.parts.pipeline, self.supervisor.probation, self.stop, self.probation_s
+            )
+        except START_FAILURES as err:
+            failure = str(err) or type(err).__name__
+        if failure is not None:
+            logger.error("new config failed (%s); rolling back to the running one", failure)
             self.parts.replace_pipeline(old, self.hooks)
-            return ReloadOutcome("rolled_back", changed, (str(err),))
+            return ReloadOutcome("rolled_back", changed, (failure,))
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))
         return ReloadOutcome("applied", changed)

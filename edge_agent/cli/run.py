@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -41,7 +42,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", type=Path, help="agent config YAML (default: the demo)")
     parser.add_argument("--sim", metavar="BOARD", help="run on a simulated board")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--duration", type=positive_seconds, metavar="S", help="stop after S (> 0) seconds"
+    )
     parser.add_argument(
         "--profile",
         metavar="NAME",
@@ -51,6 +54,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path, help="override state_dir")
     parser.add_argument("--no-live", action="store_true", help="no live status view")
     parser.set_defaults(func=run_command)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds above 0")
+    return value
 
 
 DEMO_BROKER_PORT = 1883
@@ -73,45 +87,44 @@ def sim_state_dir(board: str, device_id: str, host: str, port: int) -> Path:
     return Path(base) / "edge-agent" / f"sim-{board}" / f"{device}@{broker}-{port}"
 
 
-def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> AgentConfig:
+def build_config(
+    args: argparse.Namespace, sim_root: Path | None = None, *, warn: bool = True
+) -> AgentConfig:
     """The config from ``--config`` (or the demo), with ``--sim`` and ``--state-dir`` applied.
 
     Raises:
         ConfigError: the file or the result is invalid (the CLI exits 2).
     """
-    from edge_agent.config import parse_yaml, validate_config  # pydantic: keeps --help fast
+    # pydantic and the board tables: keeps --help fast.
+    from edge_agent.config import read_config_file, validate_config
+    from edge_agent.power.profile_check import profile_checks
 
     if args.config is not None:
-        try:
-            text = args.config.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(
-                [FieldError("(file)", f"cannot read {args.config}: {err.strerror}")]
-            ) from err
-        raw = parse_yaml(text, str(args.config))
+        raw = read_config_file(args.config)  # the bounded reader, as check-config and SIGHUP
         base: Path | None = args.config.parent.resolve()
         source = str(args.config)
     else:
         raw, base, source = demo_config(), None, "(demo config)"
     root_arg = getattr(args, "root", Path("/"))
     if sim_root is None and root_arg != Path("/"):
-        raw["root"] = str(root_arg)  # --root wins over the file, as for every subcommand
+        raw["root"] = str(root_arg.absolute())  # --root wins over the file, as everywhere
     # The simulated board is thrown away at exit; its outbox must outlive it so a crash or
     # an undelivered backlog is replayed by the next run (to the same broker).
     sim_state = sim_root is not None and args.state_dir is None and raw.get("state_dir") is None
     if sim_root is not None:
         raw["root"] = str(sim_root)
-        power = dict(raw.get("power") or {})
-        if power.get("monitor", "auto") == "auto":
-            power["monitor"] = "sim"
-        raw["power"] = power
+        power = raw.get("power") or {}
+        if isinstance(power, dict) and power.get("monitor", "auto") == "auto":
+            raw["power"] = {**power, "monitor": "sim"}
     if args.state_dir is not None:
-        raw["state_dir"] = str(args.state_dir)
+        raw["state_dir"] = str(args.state_dir.absolute())  # a flag is relative to the cwd
     if args.profile is not None:
         section = raw.get("profile")
         if section is None or isinstance(section, dict):
             raw["profile"] = {**(section or {}), "initial": args.profile}
-    config = validate_config(raw, source=source, base_dir=base)
+    config = validate_config(
+        raw, source=source, base_dir=base, extra_checks=profile_checks(), warn=warn
+    )
     if sim_state:
         mqtt = config.mqtt
         state = sim_state_dir(args.sim, config.device_id, mqtt.host, mqtt.port)
@@ -149,7 +162,8 @@ def run_command(args: argparse.Namespace) -> int:
     from edge_agent.agent.live_view import LiveView, print_summary
     from edge_agent.sim import board_names
 
-    config = build_config(args)  # validate before touching hardware or the simulator
+    # Validate before touching hardware or the simulator; --sim loads again on its board.
+    config = build_config(args, warn=not args.sim)
     if args.sim and args.sim not in board_names():
         raise ConfigError(
             [FieldError("--sim", f"unknown board {args.sim!r}; valid: {', '.join(board_names())}")]
@@ -182,8 +196,15 @@ def run_command(args: argparse.Namespace) -> int:
                         code = agent.run(args.duration, on_tick=live.refresh)
                 else:
                     code = agent.run(args.duration)
+                # The duration ended it, not a signal or a failure.
+                ran_out = args.duration is not None and not agent.stop.is_set()
             finally:
                 agent.shutdown()
+        if code == 0 and ran_out and agent.snapshot().results == 0:
+            # A timed run without a single result did not do its job. A SIGTERM before the
+            # first result (systemd stopping a starting agent) is still a clean stop.
+            print(f"error: no results in {args.duration:g} s", file=sys.stderr)
+            code = 1
         summary = agent.summary()
         if args.json:
             print_summary(summary, as_json=False, file=sys.stderr)

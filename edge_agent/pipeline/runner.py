@@ -171,6 +171,20 @@ class Pipeline:
         if not self.sources:
             self._queue.finish()
 
+    def thread_names(self) -> frozenset[str]:
+        """The names of the threads this pipeline runs (engine, batcher, one per camera)."""
+        return frozenset(
+            [*(t.name for t in self._threads), *(f"capture-{s.name}" for s in self.sources)]
+        )
+
+    def source_states(self) -> dict[str, tuple[str, str | None]]:
+        """Each camera's state and last error, by camera name."""
+        out: dict[str, tuple[str, str | None]] = {}
+        for source in self.sources:
+            stats = source.stats()
+            out[source.name] = (stats.state, stats.last_error)
+        return out
+
     def stop(self) -> None:
         """Stop capture and batching (returns at once; then ``join``).
 

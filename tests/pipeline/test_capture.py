@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from edge_agent.clock import SystemClock
 from edge_agent.config import CameraConfig
@@ -180,8 +181,11 @@ def test_synthetic_pattern_is_deterministic(run_source: list[Source]) -> None:
     assert not np.array_equal(first[0].image, first[1].image)  # it moves
 
 
-def test_unknown_synthetic_kind_is_down(run_source: list[Source]) -> None:
-    config = CameraConfig(name="x", uri="synthetic://nothing", reconnect_max_s=1)
+def test_unknown_synthetic_kind_is_refused_then_down(run_source: list[Source]) -> None:
+    with pytest.raises(ValidationError, match="unknown synthetic kind 'nothing'"):
+        CameraConfig(name="x", uri="synthetic://nothing")
+    # A section built without validation still cannot crash the capture thread.
+    config = CameraConfig.model_construct(name="x", uri="synthetic://nothing", reconnect_max_s=1)
     source = _start(run_source, config, Collector())
     assert source.wait_for_state("down", 10)
     assert "unknown kind" in (source.stats().last_error or "")
