@@ -25,6 +25,7 @@ from edge_agent.config_sections import (
     CameraConfig,
     CustomProfileConfig,
     FleetConfig,
+    MetricsConfig,
     ModelConfig,
     MqttConfig,
     PowerConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "CameraConfig",
     "CustomProfileConfig",
     "FleetConfig",
+    "MetricsConfig",
     "ModelConfig",
     "MqttConfig",
     "PowerConfig",
@@ -89,6 +91,7 @@ class AgentConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    metrics: MetricsConfig | None = None
 
     @field_validator("device_id")
     @classmethod
