@@ -7,6 +7,7 @@ their lifetimes; ``daemon.Agent`` owns the stop event, signals and the superviso
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from edge_agent.power.sampler import Sampler
 from edge_agent.telemetry.broker import EmbeddedBroker
 from edge_agent.telemetry.commands import ProfileCommandHandler
 from edge_agent.telemetry.ha_discovery import HaDiscovery
+from edge_agent.telemetry.last_report import write_last_report
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.outbox import Outbox
 from edge_agent.telemetry.publisher import Publisher
@@ -342,6 +344,9 @@ class AgentParts:
             self.reporter.stop()
             self.reporter.join(timeout_s=5.0)
             self.reporter.publish_final()
+            if self.reporter.last_telemetry is not None:
+                last = self.reporter.last_telemetry
+                write_last_report(self.state_dir, last, pid=os.getpid(), state="stopped")
         if self.exporter is not None:
             self.exporter.stop()
             self.exporter.join(timeout_s=5.0)
@@ -403,6 +408,7 @@ class AgentParts:
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:
+        write_last_report(self.state_dir, payload, pid=os.getpid())
         if self.exporter is not None:
             engine = self.pipeline.engine_info() if self.pipeline is not None else {}
             self.exporter.report(payload, self.board, self.nvpmodel_mode, engine)

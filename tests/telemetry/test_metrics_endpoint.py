@@ -6,6 +6,8 @@ telemetry message of the same window (matched by ``edge_agent_report_timestamp_s
 
 from __future__ import annotations
 
+import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge_agent.agent.daemon import Agent
 from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.cli.main import main
 from edge_agent.config import validate_config
 from edge_agent.sim import create_board
+from edge_agent.telemetry.last_report import read_last_report
 from edge_agent.telemetry.metrics import (
     METRIC_NAMES,
     AgentCollector,
@@ -47,7 +51,7 @@ def _close(got: float, want: float, rel: float = 0.02) -> bool:
 
 @pytest.mark.slow
 def test_scrape_matches_the_telemetry_of_the_same_window(
-    tmp_path: Path, mosquitto: MosquittoBroker
+    tmp_path: Path, mosquitto: MosquittoBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "board"
     create_board("jetson-orin-nano", root)
@@ -80,8 +84,19 @@ def test_scrape_matches_the_telemetry_of_the_same_window(
             with urllib.request.urlopen(url, timeout=10) as response:
                 assert response.status == 200
                 text = response.read().decode("utf-8")
+            # The status view reads the same reports from the state directory.
+            state = ["--state-dir", str(tmp_path / "state")]
+            assert main(["--root", str(root), "status", "--json", *state]) == 0
+            running = json.loads(capsys.readouterr().out)["agent"]
         finally:
             agent.shutdown()
+        assert running["running"] is True
+        assert running["fps"] > 0
+        assert running["profile"] == "maxq"
+        stopped = read_last_report(tmp_path / "state", time.time())
+        assert stopped is not None
+        assert stopped.state == "stopped"
+        assert stopped.running is False
         samples = _parse(text)
         ts = samples[("edge_agent_report_timestamp_seconds", ())]
         same = recorder.wait_json(topic, lambda d: d["ts"] == ts, timeout_s=10)
