@@ -43,6 +43,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--watch", action="store_true", help="live table (Ctrl-C to stop)")
     parser.add_argument(
+        "--format",
+        choices=["table", "tegrastats"],
+        default="table",
+        help="with --watch: a live table, or one line a second in the board's tegrastats format",
+    )
+    parser.add_argument(
         "--interval-ms", type=float, default=20.0, metavar="N", help="sampling interval"
     )
     parser.add_argument(
@@ -316,6 +322,8 @@ def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: C
     from edge_agent.power.ledger import EnergyLedger
 
     sampler = _start(args, monitor, clock, 12.0)
+    if args.format == "tegrastats":
+        return _watch_tegrastats(args, root, sampler, clock)
     ledger = EnergyLedger(sampler)
     mode = _ModeReader(root, clock)
     board = board_name(root)
@@ -329,6 +337,29 @@ def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: C
                 if deadline is not None and clock.monotonic() >= deadline:
                     break
                 ticker.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sampler.stop()
+        sampler.join(5.0)
+    return EXIT_OK
+
+
+def _watch_tegrastats(args: argparse.Namespace, root: Root, sampler: Sampler, clock: Clock) -> int:
+    """A line a second, as the board's tegrastats prints it (rails from the sampler)."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
+    from edge_agent.power.tegrastats_view import TegrastatsView
+
+    view = TegrastatsView(root)
+    ticker = threading.Event()
+    deadline = None if args.duration is None else clock.monotonic() + args.duration
+    try:
+        sampler.wait_for(1, 2.0)
+        while True:
+            print(view.line(sampler.latest(), clock.wall()), flush=True)
+            if deadline is not None and clock.monotonic() >= deadline:
+                break
+            ticker.wait(1.0)
     except KeyboardInterrupt:
         pass
     finally:

@@ -39,6 +39,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--interval-ms", type=float, default=1000.0, metavar="N", help="--watch refresh interval"
     )
     parser.add_argument(
+        "--format",
+        choices=["table", "tegrastats"],
+        default="table",
+        help="tegrastats: lines in the board's own tegrastats format (not with --json)",
+    )
+    parser.add_argument(
         "--count", type=int, default=None, metavar="N", help="stop --watch after N screens"
     )
     parser.add_argument(
@@ -71,6 +77,10 @@ def _handle(args: argparse.Namespace) -> int:
     def snapshot() -> dict[str, Any]:
         return read_status(root, state_dir, clock, monitor_kind=args.monitor)
 
+    if args.format == "tegrastats":
+        if args.json:
+            raise SystemExit("error: --format tegrastats prints text; drop --json")
+        return _tegrastats(args, root, clock)
     if not args.watch:
         status = snapshot()
         if args.json:
@@ -98,6 +108,32 @@ def _handle(args: argparse.Namespace) -> int:
                     live.update(render(snapshot()), refresh=True)
     except KeyboardInterrupt:
         pass
+    return EXIT_OK
+
+
+def _tegrastats(args: argparse.Namespace, root: Any, clock: SystemClock) -> int:
+    """One line (or one per interval with --watch) in the board's tegrastats format."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
+    from edge_agent.power.monitor import open_monitor
+    from edge_agent.power.tegrastats_view import TegrastatsView
+
+    view = TegrastatsView(root)
+    monitor, _why = open_monitor(args.monitor, root, clock)
+    stop = threading.Event()
+    lines = 0
+    try:
+        while True:
+            reading = monitor.read() if monitor.available else None
+            print(view.line(reading, clock.wall()), flush=True)
+            lines += 1
+            if not args.watch or (args.count is not None and lines >= args.count):
+                break
+            if stop.wait(args.interval_ms / 1000):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.close()
     return EXIT_OK
 
 
