@@ -78,6 +78,7 @@ class BenchResult:
     latency_budget_ms: float | None = None
     rows: list[BenchRow] = field(default_factory=list)
     profiles: list[ProfileOutcome] = field(default_factory=list)
+    top1: float | None = None
 
     def best_within_budget(self) -> dict[str, int | None]:
         """Per profile, the batch with the most images/s whose p99 fits the budget."""
@@ -139,6 +140,7 @@ def result_dict(result: BenchResult) -> dict[str, Any]:
             for p in result.profiles
         },
         "best_within_budget": result.best_within_budget(),
+        "top1": result.top1,
     }
 
 
@@ -228,6 +230,8 @@ def print_report(result: BenchResult, file: IO[str]) -> None:
         picks = result.best_within_budget()
         text = ", ".join(f"{p}: {'none' if b is None else f'batch {b}'}" for p, b in picks.items())
         console.print(f"best throughput with p99 <= {budget:g} ms (*): {text}")
+    if result.top1 is not None:
+        console.print(f"top-1 {result.precision} on the demo holdout: {result.top1:.2%}")
     note = "simulated engine (board model timing, no compute); " if result.simulated else ""
     console.print(
         f"{note}provider {result.provider}; power from {result.power_source}; "
@@ -315,6 +319,8 @@ def markdown(results: Sequence[BenchResult], charts: Sequence[str] = ()) -> str:
                 lines.append(f"{outcome.status}: {outcome.error}")
                 continue
             lines += [clocks_text(outcome.clocks), "", *_md_table(result, outcome)]
+        if result.top1 is not None:
+            lines += ["", f"Top-1 ({result.precision}, demo holdout): {result.top1:.2%}"]
         picks = result.best_within_budget()
         if picks:
             text = ", ".join(

@@ -133,6 +133,11 @@ class OrtRunner:
         else:
             self._buffer = rng.standard_normal(shape).astype(spec.dtype)
 
+    @property
+    def engine(self) -> Engine:
+        """The loaded engine (``bench --accuracy`` runs the labelled set through it)."""
+        return self._engine
+
     def prepare(self, batch: int) -> float:
         """Check the batch fits the model; a host engine counts as fully busy."""
         fixed = self._engine.input.batch
@@ -181,6 +186,7 @@ class Bench:
         profile_config: the ``profile`` config section (backend, custom profiles).
         activity: where the engine's activity is reported (a simulated power model reads it).
         progress: called with (profile, batch) after each row, measured, skipped or failed.
+        accuracy: top-1 of the engine, asked once after the measurements (``--accuracy``).
     """
 
     def __init__(
@@ -194,6 +200,7 @@ class Bench:
         profile_config: ProfileConfig | None = None,
         activity: ActivityGauge | None = None,
         progress: Callable[[str, int], None] | None = None,
+        accuracy: Callable[[BatchRunner], float] | None = None,
     ) -> None:
         self.root = root
         self.options = options
@@ -201,6 +208,7 @@ class Bench:
         self.clock = clock
         self.activity = activity or ActivityGauge()
         self.progress = progress
+        self.accuracy = accuracy
         self.controller = ProfileController(
             root, profile_config or ProfileConfig(), state_dir, clock
         )
@@ -258,6 +266,8 @@ class Bench:
             ledger = EnergyLedger(sampler) if sampler is not None else None
             for name in opts.profiles or (None,):
                 self._profile(name, runner, sampler, ledger, result)
+            if self.accuracy is not None:
+                result.top1 = self.accuracy(runner)
         finally:
             self.activity.set(0.0)
             if sampler is not None:

@@ -128,6 +128,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(refused on the simulated engine, which has fp32 figures only)",
     )
     parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="top-1 per precision on the demo model's labelled set (--model demo)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -277,6 +282,7 @@ def _usage(field: str, message: str) -> ConfigError:
 
 def _handle(args: argparse.Namespace) -> int:
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
+    from edge_agent.bench.accuracy import demo_top1
     from edge_agent.bench.outputs import BenchProgress, available_providers, write_outputs
     from edge_agent.bench.precision import check_precisions, parse_precisions
     from edge_agent.bench.report import print_report, results_doc
@@ -313,6 +319,8 @@ def _handle(args: argparse.Namespace) -> int:
         state_dir = args.state_dir or default_state_dir(root)
         models_dir = args.models_dir or state_dir / "models"
         choice = resolve_model(args.model, models_dir)
+        if args.accuracy and choice.name != "demo":
+            raise _usage("--accuracy", "needs a labelled set: only the demo model has one")
         check_precisions(
             precisions,
             simulated=choice.network is not None and sim_root is not None,
@@ -338,7 +346,7 @@ def _handle(args: argparse.Namespace) -> int:
             factory = _runner_factory(choice, sim_root, options, state_dir, models_dir, clock)
             bench = Bench(
                 Root(root), options, factory, clock, state_dir, activity=gauge,
-                progress=progress.step(precision),
+                progress=progress.step(precision), accuracy=demo_top1 if args.accuracy else None,
             )  # fmt: skip
             try:
                 results.append(bench.run(choice.name))

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
+from edge_agent.bench.accuracy import HOLDOUT_LIMIT
 from edge_agent.bench.charts import HEIGHT_PX, WIDTH_PX
 from edge_agent.bench.report import COLUMNS, BenchRow, row_cells
 from edge_agent.cli.main import main
+from edge_agent.pipeline.model_meta import bundled_demo_model, load_model_meta
+from edge_agent.pipeline.optimize import SYNTHETIC, labelled_images, top1
 
 
 @pytest.fixture(autouse=True)
@@ -144,3 +147,32 @@ def test_unknown_precision_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--sim", "jetson-tx2", "--model", "resnet50", "--precision", "fp8"])
     assert code == 2
     assert capsys.readouterr().err.startswith("--precision: 'fp8' is not one of")
+
+
+def test_accuracy_is_the_engines_top1_on_the_demo_holdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "acc"
+    code = main(
+        [
+            "bench", "--sim", "jetson-tx2", "--model", "demo", "--batch", "4",
+            "--profiles", "maxq", "--duration", "0.2", "--accuracy", "--out", str(out), "--json",
+        ]
+    )  # fmt: skip
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(printed.strip().splitlines()[-1])
+    # The same model, images and preprocessing scored by the optimizer's own CPU session.
+    model = bundled_demo_model()
+    meta = load_model_meta(model)
+    images, labels = labelled_images(SYNTHETIC, meta, HOLDOUT_LIMIT)
+    assert result["top1"] == pytest.approx(top1(model, meta, images, labels))
+    assert result["top1"] > 0.9
+    assert "top-1 fp32 on the demo holdout" in err
+    assert "Top-1 (fp32, demo holdout)" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_accuracy_needs_the_demo_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--sim", "jetson-tx2", "--model", "resnet50", "--accuracy"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("--accuracy: needs a labelled set")
