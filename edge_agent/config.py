@@ -28,6 +28,7 @@ from edge_agent.config_sections import (
     CustomProfileConfig,
     FilePath,
     FleetConfig,
+    MetricsConfig,
     ModelConfig,
     MqttConfig,
     PowerConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "CustomProfileConfig",
     "ExtraCheck",
     "FleetConfig",
+    "MetricsConfig",
     "ModelConfig",
     "MqttConfig",
     "PowerConfig",
@@ -97,6 +99,7 @@ class AgentConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    metrics: MetricsConfig | None = None
 
     @field_validator("device_id")
     @classmethod

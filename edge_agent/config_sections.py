@@ -353,6 +353,13 @@ class FleetConfig(Section):
         return None if value is None else topic_safe(value, "fleet group")
 
 
+class MetricsConfig(Section):
+    """The Prometheus endpoint (off unless the section is present)."""
+
+    port: int = Field(default=9101, ge=0, le=65535, description="0: any free port")
+    bind: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on")
+
+
 def redact_uri(uri: str) -> str:
     """The URI without its password, for logs and messages."""
     parts = urlsplit(uri)

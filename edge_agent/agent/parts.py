@@ -7,12 +7,14 @@ their lifetimes; ``daemon.Agent`` owns the stop event, signals and the superviso
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
+from edge_agent.agent.exporter import MetricsExporter
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
 from edge_agent.agent.result_stats import ResultStats
@@ -37,6 +39,7 @@ from edge_agent.power.sampler import Sampler
 from edge_agent.telemetry.broker import EmbeddedBroker
 from edge_agent.telemetry.commands import ProfileCommandHandler
 from edge_agent.telemetry.ha_discovery import HaDiscovery
+from edge_agent.telemetry.last_report import write_last_report
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.outbox import Outbox
 from edge_agent.telemetry.publisher import Publisher
@@ -97,6 +100,8 @@ class AgentParts:
         self.broker_port = config.mqtt.port
         self.started_mono = clock.monotonic()
         self._dropped_results = 0
+        self.nvpmodel_mode: str | None = None
+        self.exporter = None if config.metrics is None else MetricsExporter(config.metrics, version)
 
     # -- start -----------------------------------------------------------------------------
     def start(self, hooks: PipelineHooks) -> None:
@@ -106,6 +111,8 @@ class AgentParts:
         self._start_profiles()
         self._start_power()
         self._start_mqtt()
+        if self.exporter is not None:
+            self.exporter.start()
         # The reporter prices results, so it exists before the first one can arrive.
 
         self.reporter = Reporter(
@@ -144,6 +151,7 @@ class AgentParts:
             )
             logger.info("profile %s applied in %.0f ms", initial, report.duration_s * 1000)
             self._remember_profile(report.profile)
+            self.nvpmodel_mode = report.mode
         except (ProfileError, HardwareError) as err:
             # Run on the current profile rather than crash-looping under systemd.
             self.profile_error = f"initial profile {initial!r} failed: {err}"
@@ -264,6 +272,8 @@ class AgentParts:
     def _on_result(self, result: Result) -> None:
         correct = None if result.truth is None else _top1(result.outputs) == result.truth
         self.stats.record(result.latency_ms, result.engine_ms, correct)
+        if self.exporter is not None:
+            self.exporter.observe(result)
         if self.publisher is None or self.reporter is None:
             raise RuntimeError("a result arrived before the publisher was ready")
         self.publisher.publish_result(result.camera, self.reporter.result_payload(result))
@@ -279,6 +289,7 @@ class AgentParts:
             self._forget_profile()  # a failed switch rolled back; read what the board has
             return {"profile": self.current_profile(), "applied": False, "error": str(err)}
         self._remember_profile(report.profile)
+        self.nvpmodel_mode = report.mode
         if self.reporter is not None:
             self.reporter.note_profile(report.profile)
         return {"profile": report.profile, "applied": True, "error": None}
@@ -300,7 +311,9 @@ class AgentParts:
         if cached is not None and now - cached[0] < PROFILE_REFRESH_S:
             return cached[1]
         try:
-            name: str | None = self.profiles.current().name
+            current = self.profiles.current()
+            name: str | None = current.name
+            self.nvpmodel_mode = current.nvpmodel_mode
         except (HardwareError, ProfileError) as err:
             logger.debug("current profile unreadable: %s", err)
             name = None
@@ -346,6 +359,12 @@ class AgentParts:
             self.reporter.stop()
             self.reporter.join(timeout_s=5.0)
             self.reporter.publish_final()
+            if self.reporter.last_telemetry is not None:
+                last = self.reporter.last_telemetry
+                write_last_report(self.state_dir, last, pid=os.getpid(), state="stopped")
+        if self.exporter is not None:
+            self.exporter.stop()
+            self.exporter.join(timeout_s=5.0)
         if self.publisher is not None:
             broker = "(none)" if self.link is None else f"{self.link.host}:{self.link.config.port}"
             flush_announced(self.publisher, broker, flush_timeout_s)
@@ -404,7 +423,11 @@ class AgentParts:
             monitor_reason=self.monitor_reason,
         )
 
-    def _on_report(self, _payload: dict[str, Any]) -> None:
+    def _on_report(self, payload: dict[str, Any]) -> None:
+        write_last_report(self.state_dir, payload, pid=os.getpid())
+        if self.exporter is not None:
+            engine = self.pipeline.engine_info() if self.pipeline is not None else {}
+            self.exporter.report(payload, self.board, self.nvpmodel_mode, engine)
         self.notifier.status(self.status_line())
 
     def banner(self) -> dict[str, str]:

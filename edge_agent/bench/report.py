@@ -1,10 +1,14 @@
 """A bench's result: rows per (profile, batch), the pick within a latency budget, and its
-rendering as one rich table per profile (the paper's layout) or as the JSON object."""
+rendering as one rich table per profile (the paper's layout), the JSON object, and the
+``--out DIR`` files (``report.md``, ``results.csv``, ``results.json``)."""
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,6 +78,7 @@ class BenchResult:
     latency_budget_ms: float | None = None
     rows: list[BenchRow] = field(default_factory=list)
     profiles: list[ProfileOutcome] = field(default_factory=list)
+    top1: float | None = None
 
     def best_within_budget(self) -> dict[str, int | None]:
         """Per profile, the batch with the most images/s whose p99 fits the budget."""
@@ -135,6 +140,7 @@ def result_dict(result: BenchResult) -> dict[str, Any]:
             for p in result.profiles
         },
         "best_within_budget": result.best_within_budget(),
+        "top1": result.top1,
     }
 
 
@@ -174,7 +180,7 @@ def clocks_text(clocks: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _row_cells(row: BenchRow, best: bool) -> list[str]:
+def row_cells(row: BenchRow, best: bool) -> list[str]:
     mark = " *" if best else ""
     return [
         f"{row.batch}{mark}",
@@ -205,7 +211,7 @@ def profile_table(result: BenchResult, outcome: ProfileOutcome) -> Table:
         if row.error is not None:
             table.add_row(str(row.batch), f"[red]{row.error}[/red]", *[""] * (len(COLUMNS) - 2))
         else:
-            table.add_row(*_row_cells(row, best == row.batch))
+            table.add_row(*row_cells(row, best == row.batch))
     return table
 
 
@@ -224,8 +230,116 @@ def print_report(result: BenchResult, file: IO[str]) -> None:
         picks = result.best_within_budget()
         text = ", ".join(f"{p}: {'none' if b is None else f'batch {b}'}" for p, b in picks.items())
         console.print(f"best throughput with p99 <= {budget:g} ms (*): {text}")
+    if result.top1 is not None:
+        console.print(f"top-1 {result.precision} on the demo holdout: {result.top1:.2%}")
     note = "simulated engine (board model timing, no compute); " if result.simulated else ""
     console.print(
         f"{note}provider {result.provider}; power from {result.power_source}; "
         "board W = module input rail (AP+DRAM upstream), GPU W = GPU rail"
     )
+
+
+REPORT_MD = "report.md"
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+CSV_FIELDS = (
+    "profile",
+    "precision",
+    "batch",
+    "images_per_s",
+    "board_w",
+    "board_ips_per_w",
+    "gpu_w",
+    "gpu_ips_per_w",
+    "latency_ms",
+    "p99_ms",
+    "mj_per_image",
+    "batches_run",
+    "duration_s",
+    "simulated",
+    "error",
+)
+
+
+def results_doc(results: Sequence[BenchResult]) -> dict[str, Any]:
+    """One bench's JSON: a precision's object, or ``{"runs": [...]}`` for several."""
+    if len(results) == 1:
+        return result_dict(results[0])
+    return {"runs": [result_dict(r) for r in results]}
+
+
+def write_csv(results: Sequence[BenchResult], path: Path) -> Path:
+    """One row per (precision, profile, batch), full-precision numbers, in table order."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for result in results:
+            for outcome in result.profiles:
+                for row in result.rows:
+                    if row.profile == outcome.name:
+                        doc = row.to_dict()
+                        doc["precision"] = result.precision
+                        writer.writerow({k: "" if doc[k] is None else doc[k] for k in CSV_FIELDS})
+    return path
+
+
+def _md_table(result: BenchResult, outcome: ProfileOutcome) -> list[str]:
+    best = result.best_within_budget().get(outcome.name)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---:|" * len(COLUMNS)]
+    for row in result.rows:
+        if row.profile != outcome.name:
+            continue
+        if row.error is not None:
+            cells = [str(row.batch), row.error.replace("|", "/")] + [""] * (len(COLUMNS) - 2)
+        else:
+            cells = row_cells(row, best == row.batch)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(results: Sequence[BenchResult], charts: Sequence[str] = ()) -> str:
+    """``report.md``: what ran, a table per precision and profile, the picks, the charts."""
+    first = results[0]
+    sim = " on the simulated engine (board model timing, no compute)" if first.simulated else ""
+    lines = [
+        f"# Bench: {first.model} on {first.board}",
+        "",
+        f"- precision: {', '.join(r.precision for r in results)}{sim}",
+        f"- provider: {first.provider}; power from {first.power_source}",
+        f"- {first.duration_s:g} s per batch size; board W = module input rail, GPU W = GPU rail",
+    ]
+    if first.latency_budget_ms is not None:
+        lines.append(
+            f"- latency budget: p99 <= {first.latency_budget_ms:g} ms (`*` marks the best)"
+        )
+    for result in results:
+        for outcome in result.profiles:
+            lines += ["", f"## {outcome.name.upper()} {result.precision}", ""]
+            if outcome.status != "measured":
+                lines.append(f"{outcome.status}: {outcome.error}")
+                continue
+            lines += [clocks_text(outcome.clocks), "", *_md_table(result, outcome)]
+        if result.top1 is not None:
+            lines += ["", f"Top-1 ({result.precision}, demo holdout): {result.top1:.2%}"]
+        picks = result.best_within_budget()
+        if picks:
+            text = ", ".join(
+                f"{p}: {'none' if b is None else f'batch {b}'}" for p, b in picks.items()
+            )
+            lines += ["", f"Best throughput within the budget ({result.precision}): {text}"]
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{Path(c).stem}]({c})" for c in charts]
+    return "\n".join(lines) + "\n"
+
+
+def write_files(
+    results: Sequence[BenchResult], out_dir: Path, charts: Sequence[Path] = ()
+) -> list[Path]:
+    """``report.md``, ``results.csv`` and ``results.json`` in ``out_dir`` (created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = json.dumps(results_doc(results), indent=2, sort_keys=True) + "\n"
+    (out_dir / RESULTS_JSON).write_text(doc, encoding="utf-8")
+    write_csv(results, out_dir / RESULTS_CSV)
+    names = [c.relative_to(out_dir).as_posix() for c in charts]
+    (out_dir / REPORT_MD).write_text(markdown(results, names), encoding="utf-8")
+    return [out_dir / REPORT_MD, out_dir / RESULTS_CSV, out_dir / RESULTS_JSON, *charts]

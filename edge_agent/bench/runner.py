@@ -24,11 +24,13 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bench.precision import TENSORRT, precision_refusal
 from edge_agent.bench.report import BenchResult, BenchRow, ProfileOutcome
 from edge_agent.clock import Clock
 from edge_agent.config import ModelConfig, ProfileConfig
 from edge_agent.errors import (
     ConfigError,
+    FieldError,
     HardwareError,
     InferenceError,
     ProfileError,
@@ -118,6 +120,11 @@ class OrtRunner:
         self._engine.load()
         spec = self._engine.input
         self.provider = self._engine.provider
+        if precision != "fp32" and self.provider != TENSORRT:
+            self._engine.close()
+            raise ConfigError(
+                [FieldError("--precision", precision_refusal(precision, self.provider))]
+            )
         rows = max(max_batch, spec.batch or 1)
         shape = (rows, spec.channels, spec.height, spec.width)
         rng = np.random.default_rng(0)
@@ -125,6 +132,11 @@ class OrtRunner:
             self._buffer = rng.integers(0, 256, size=shape, dtype=np.uint8)
         else:
             self._buffer = rng.standard_normal(shape).astype(spec.dtype)
+
+    @property
+    def engine(self) -> Engine:
+        """The loaded engine (``bench --accuracy`` runs the labelled set through it)."""
+        return self._engine
 
     def prepare(self, batch: int) -> float:
         """Check the batch fits the model; a host engine counts as fully busy."""
@@ -173,6 +185,8 @@ class Bench:
         state_dir: the profile lock and state.
         profile_config: the ``profile`` config section (backend, custom profiles).
         activity: where the engine's activity is reported (a simulated power model reads it).
+        progress: called with (profile, batch) after each row, measured, skipped or failed.
+        accuracy: top-1 of the engine, asked once after the measurements (``--accuracy``).
     """
 
     def __init__(
@@ -185,12 +199,16 @@ class Bench:
         *,
         profile_config: ProfileConfig | None = None,
         activity: ActivityGauge | None = None,
+        progress: Callable[[str, int], None] | None = None,
+        accuracy: Callable[[BatchRunner], float] | None = None,
     ) -> None:
         self.root = root
         self.options = options
         self.factory = factory
         self.clock = clock
         self.activity = activity or ActivityGauge()
+        self.progress = progress
+        self.accuracy = accuracy
         self.controller = ProfileController(
             root, profile_config or ProfileConfig(), state_dir, clock
         )
@@ -248,6 +266,8 @@ class Bench:
             ledger = EnergyLedger(sampler) if sampler is not None else None
             for name in opts.profiles or (None,):
                 self._profile(name, runner, sampler, ledger, result)
+            if self.accuracy is not None:
+                result.top1 = self.accuracy(runner)
         finally:
             self.activity.set(0.0)
             if sampler is not None:
@@ -296,11 +316,16 @@ class Bench:
             row = self._measure(label, batch, runner, sampler, ledger)
             logger.info("bench %s batch %d: %s", label, batch, row)
             result.rows.append(row)
+            if self.progress is not None:
+                self.progress(label, batch)
 
     def _fail(self, result: BenchResult, name: str, status: str, why: str, sim: bool) -> None:
         logger.warning("%s", why)
         result.profiles.append(ProfileOutcome(name, status, why))
-        result.rows.extend(BenchRow(name, b, sim, error=why) for b in self.options.batches)
+        for batch in self.options.batches:
+            result.rows.append(BenchRow(name, batch, sim, error=why))
+            if self.progress is not None:
+                self.progress(name, batch)
 
     def _measure(
         self,

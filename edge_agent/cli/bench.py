@@ -120,7 +120,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch", default="1,2,4,8", metavar="1,2,4,8", help="batch sizes")
     parser.add_argument("--profiles", metavar="maxq,maxp", help="profiles to apply in turn")
-    parser.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        metavar="fp32,fp16,int8",
+        help="precisions to run in turn; fp16/int8 need the TensorRT execution provider "
+        "(refused on the simulated engine, which has fp32 figures only)",
+    )
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="top-1 per precision on the demo model's labelled set (--model demo)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write report.md, results.csv, results.json and PNG charts (charts extra) here",
+    )
     parser.add_argument(
         "--latency-budget-ms",
         type=float,
@@ -265,7 +282,10 @@ def _usage(field: str, message: str) -> ConfigError:
 
 def _handle(args: argparse.Namespace) -> int:
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
-    from edge_agent.bench.report import print_report, result_dict
+    from edge_agent.bench.accuracy import demo_top1
+    from edge_agent.bench.outputs import BenchProgress, available_providers, write_outputs
+    from edge_agent.bench.precision import check_precisions, parse_precisions
+    from edge_agent.bench.report import print_report, results_doc
     from edge_agent.bench.runner import ActivityGauge, Bench, BenchOptions
     from edge_agent.cli.profile import default_state_dir
     from edge_agent.hardware.root import Root
@@ -275,6 +295,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.latency_budget_ms is not None and args.latency_budget_ms <= 0:
         raise _usage("--latency-budget-ms", "must be > 0")
     batches = parse_batches(args.batch)
+    precisions = parse_precisions(args.precision)
     profiles: tuple[str, ...] | None = None
     if args.profiles is not None:
         profiles = tuple(dict.fromkeys(p.strip() for p in args.profiles.split(",") if p.strip()))
@@ -298,30 +319,48 @@ def _handle(args: argparse.Namespace) -> int:
         state_dir = args.state_dir or default_state_dir(root)
         models_dir = args.models_dir or state_dir / "models"
         choice = resolve_model(args.model, models_dir)
-        options = BenchOptions(
-            batches=batches,
-            profiles=profiles,
-            precision=args.precision,
-            duration_s=args.duration,
-            latency_budget_ms=args.latency_budget_ms,
-            monitor=args.monitor or ("sim" if sim_root is not None else "auto"),
-            # A board made for this run is thrown away afterwards: nothing to restore.
-            restore=not (args.no_restore or args.sim),
+        if args.accuracy and choice.name != "demo":
+            raise _usage("--accuracy", "needs a labelled set: only the demo model has one")
+        check_precisions(
+            precisions,
+            simulated=choice.network is not None and sim_root is not None,
+            providers=available_providers(),
         )
-        factory = _runner_factory(choice, sim_root, options, state_dir, models_dir, clock)
         gauge = ActivityGauge()
         if sim_root is not None:
             stack.enter_context(power_model(sim_root, clock, gauge))
-        bench = Bench(Root(root), options, factory, clock, state_dir, activity=gauge)
-        try:
-            result = bench.run(choice.name)
-        except ProfileError as err:
-            raise _usage("--profiles", str(err)) from err
-        except InferenceError as err:
-            raise _usage("--model", str(err)) from err
+        steps = len(precisions) * len(profiles or (None,)) * len(batches)
+        progress = stack.enter_context(BenchProgress(steps))
+        results = []
+        for precision in precisions:
+            options = BenchOptions(
+                batches=batches,
+                profiles=profiles,
+                precision=precision,
+                duration_s=args.duration,
+                latency_budget_ms=args.latency_budget_ms,
+                monitor=args.monitor or ("sim" if sim_root is not None else "auto"),
+                # A board made for this run is thrown away afterwards: nothing to restore.
+                restore=not (args.no_restore or args.sim),
+            )
+            factory = _runner_factory(choice, sim_root, options, state_dir, models_dir, clock)
+            bench = Bench(
+                Root(root), options, factory, clock, state_dir, activity=gauge,
+                progress=progress.step(precision), accuracy=demo_top1 if args.accuracy else None,
+            )  # fmt: skip
+            try:
+                results.append(bench.run(choice.name))
+            except ProfileError as err:
+                raise _usage("--profiles", str(err)) from err
+            except InferenceError as err:
+                raise _usage("--model", str(err)) from err
+    table = sys.stderr if args.json else sys.stdout
+    for result in results:
+        print_report(result, table)
+    if args.out is not None:
+        for path in write_outputs(results, args.out):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print_report(result, sys.stderr)
-        sys.stdout.write(json.dumps(result_dict(result), sort_keys=True) + "\n")
-    else:
-        print_report(result, sys.stdout)
-    return EXIT_RUNTIME if result.failed else EXIT_OK
+        sys.stdout.write(json.dumps(results_doc(results), sort_keys=True) + "\n")
+    failed = any(result.failed for result in results)
+    return EXIT_RUNTIME if failed else EXIT_OK

@@ -16,7 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.cli import bench, check_config, clocks, optimize, power, profile, run, sim
+from edge_agent.cli import (
+    bench,
+    check_config,
+    clocks,
+    optimize,
+    power,
+    profile,
+    run,
+    sim,
+    status,
+)
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 EXIT_OK = 0
@@ -61,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         sim,
         optimize,
         bench,
+        status,
     ):
         module.register(sub, common)
     return parser

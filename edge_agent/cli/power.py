@@ -50,6 +50,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--watch", action="store_true", help="live table (Ctrl-C to stop)")
     parser.add_argument(
+        "--format",
+        choices=["table", "tegrastats"],
+        default="table",
+        help="with --watch: a live table, or one line a second in the board's tegrastats format",
+    )
+    parser.add_argument(
         "--interval-ms",
         type=float,
         default=None,
@@ -334,6 +340,8 @@ def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: C
 
     refresh_ms = WATCH_REFRESH_MS if args.interval_ms is None else args.interval_ms
     sampler = _start(monitor, clock, min(refresh_ms, SAMPLE_MS), 12.0)
+    if args.format == "tegrastats":
+        return _watch_tegrastats(root, sampler, clock, args.duration)
     ledger = EnergyLedger(sampler)
     board = board_name(root)
     deadline = None if args.duration is None else clock.monotonic() + args.duration
@@ -393,6 +401,25 @@ def _watch_table(
     with Live(console=Console(), auto_refresh=False) as live:
         for _ in _ticks(clock, period_s, deadline):
             _render(live, sampler, ledger, title())
+
+
+def _watch_tegrastats(root: Root, sampler: Sampler, clock: Clock, duration_s: float | None) -> int:
+    """A line a second, as the board's tegrastats prints it (rails from the sampler)."""
+    # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
+    from edge_agent.power.tegrastats_view import TegrastatsView
+
+    view = TegrastatsView(root)
+    deadline = None if duration_s is None else clock.monotonic() + duration_s
+    try:
+        sampler.wait_for(1, 2.0)
+        for _ in _ticks(clock, 1.0, deadline):
+            print(view.line(sampler.latest(), clock.wall()), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sampler.stop()
+        sampler.join(5.0)
+    return EXIT_OK
 
 
 def _render(live: Any, sampler: Sampler, ledger: EnergyLedger, title: str) -> None:

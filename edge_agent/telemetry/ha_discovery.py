@@ -1,12 +1,15 @@
 """Optional Home Assistant MQTT discovery (``mqtt.ha_discovery: true``).
 
-Publishes retained configs (reference/peer_systems.md section 7) for sensors read from the
-telemetry topic (board W, fps, perf/W, latency p50) and a ``select`` for the power profile
-(command ``profile/set``, state from ``profile/state``). Availability follows the JSON status
-topic. Configs go through ``MqttLink.publish_retained``, so they are re-sent on every connect,
-and again whenever Home Assistant announces ``online`` on its own status topic. That topic is
-inbound: its payload goes through the bounded inbound parser, and re-sends are rate-limited (an
-``online`` storm costs at most a couple of re-sends; the configs are retained anyway).
+Publishes one retained device-based discovery payload (:mod:`edge_agent.telemetry.ha_device`)
+with sensors read from the telemetry topic (board W, fps, perf/W, mJ/inference, latency p50
+and p99) and a ``select`` for the power profile (command ``profile/set``, state from
+``profile/state``). Availability follows the JSON status topic, the agent's Will. The payload
+goes through ``MqttLink.publish_retained``, so it is re-sent on every connect, and again
+whenever Home Assistant announces ``online`` on its own status topic; the per-entity configs
+of earlier releases are cleared with empty retained payloads. Home Assistant's status topic
+is inbound: its payload goes through the bounded inbound parser, and re-sends are
+rate-limited (an ``online`` storm costs at most a couple of re-sends; the configs are retained
+anyway).
 """
 
 from __future__ import annotations
@@ -17,23 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.telemetry.ha_device import device_config, device_topic, legacy_topics
 from edge_agent.telemetry.inbound import InboundLog, RateLimiter, decode_text, guard, validate
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode
 from edge_agent.telemetry.topics import Topics
-
-# object id -> (name, value template over the telemetry JSON, unit, device class)
-SENSORS: dict[str, tuple[str, str, str | None, str | None]] = {
-    "board_power": ("Board power", "{{ value_json.power.total_w }}", "W", "power"),
-    "fps": ("Inferences per second", "{{ value_json.fps }}", "fps", None),
-    "perf_per_watt": (
-        "Inferences per second per watt",
-        "{{ value_json.perf_per_watt }}",
-        "fps/W",
-        None,
-    ),
-    "latency_p50": ("Latency p50", "{{ value_json.latency_ms.p50 }}", "ms", "duration"),
-}
 
 HA_STATUS_MAX_BYTES = 64
 REDISCOVERY_BURST = 2
@@ -83,51 +74,14 @@ class HaDiscovery:
         self.published = 0
 
     def configs(self) -> dict[str, dict[str, Any]]:
-        """Discovery topic -> config document."""
-        dev = self.topics.device_id
-        device = {
-            "identifiers": [f"edge-agent-{dev}"],
-            "name": f"edge-agent {dev}",
-            "manufacturer": "NVIDIA",
-            "model": self.model,
-            "sw_version": self.version,
-        }
-        availability = {
-            "availability_topic": self.topics.status(),
-            "availability_template": "{{ value_json.state }}",
-            "payload_available": "online",
-            "payload_not_available": "offline",
-        }
-        out: dict[str, dict[str, Any]] = {}
-        for object_id, (name, template, unit, device_class) in SENSORS.items():
-            doc: dict[str, Any] = {
-                "name": name,
-                "unique_id": f"{dev}_{object_id}",
-                "state_topic": self.topics.telemetry(),
-                "value_template": template,
-                "state_class": "measurement",
-                "device": device,
-                **availability,
-            }
-            if unit is not None:
-                doc["unit_of_measurement"] = unit
-            if device_class is not None:
-                doc["device_class"] = device_class
-            out[self.topics.ha_config(self.ha_prefix, "sensor", object_id)] = doc
-        out[self.topics.ha_config(self.ha_prefix, "select", "profile")] = {
-            "name": "Power profile",
-            "unique_id": f"{dev}_profile",
-            "command_topic": self.topics.profile_set(),
-            "state_topic": self.topics.profile_state(),
-            "value_template": "{{ value_json.profile }}",
-            "options": self.profiles,
-            "device": device,
-            **availability,
-        }
-        return out
+        """Discovery topic -> config document (one: the device's)."""
+        doc = device_config(self.topics, self.version, self.profiles, self.model)
+        return {device_topic(self.topics, self.ha_prefix): doc}
 
     def start(self) -> None:
         """Publish the configs (retained) and re-send them when Home Assistant comes online."""
+        for topic in legacy_topics(self.topics, self.ha_prefix):
+            self.link.publish_retained(topic, b"")  # an empty retained payload deletes it
         self.publish()
         # Nothing to answer on: the status topic is Home Assistant's own. Refusals are counted
         # and logged.

@@ -1,4 +1,4 @@
-"""Home Assistant discovery configs, retained on a real broker."""
+"""Home Assistant device-based discovery: one retained payload, on a real broker."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ import json
 
 from edge_agent.clock import FakeClock
 from edge_agent.config import MqttConfig
+from edge_agent.telemetry.ha_device import SENSORS
 from edge_agent.telemetry.ha_discovery import HaDiscovery, publish_discovery
 from edge_agent.telemetry.mqtt_link import MqttLink
 from tests.fakes.broker import MosquittoBroker
 from tests.telemetry.mqtt_helpers import Subscriber
 
 
-def test_discovery_configs_are_retained_and_point_at_our_topics(
+def test_one_retained_device_payload_holds_every_entity(
     mosquitto: MosquittoBroker, unique_prefix: str
 ) -> None:
     ha_prefix = f"{unique_prefix}ha"
+    legacy = f"{ha_prefix}/sensor/dev1/fps/config"
+    with Subscriber(mosquitto.host, mosquitto.port, f"{ha_prefix}/#") as old_release:
+        old_release.publish(legacy, b'{"name": "fps"}', retain=True)
     config = MqttConfig(
         host=mosquitto.host,
         port=mosquitto.port,
@@ -29,36 +33,41 @@ def test_discovery_configs_are_retained_and_point_at_our_topics(
     )
     assert isinstance(discovery, HaDiscovery)
     link.start()
-    assert link.wait_subscribed(5)
-    link.stop()
-    configs: dict[str, dict[str, object]] = {}
-    with Subscriber(mosquitto.host, mosquitto.port, f"{ha_prefix}/#") as sub:
-        while len(configs) < 5:
+    try:
+        assert link.wait_subscribed(5)
+        with Subscriber(mosquitto.host, mosquitto.port, f"{ha_prefix}/#") as sub:
             topic, payload, retained = sub.get()
-            assert retained
-            configs[topic] = json.loads(payload)
-    base = f"{ha_prefix}/sensor/dev1"
-    assert set(configs) == {
-        f"{base}/board_power/config",
-        f"{base}/fps/config",
-        f"{base}/perf_per_watt/config",
-        f"{base}/latency_p50/config",
-        f"{ha_prefix}/select/dev1/profile/config",
+            assert (topic, retained) == (f"{ha_prefix}/device/dev1/config", True)
+            doc = json.loads(payload)
+            # Home Assistant says it (re)started: the payload comes again.
+            sub.publish(f"{ha_prefix}/status", b"online")
+            again = sub.next_json(f"{ha_prefix}/device/dev1/config")
+            assert again == doc
+            assert [m[0] for m in sub.history].count(legacy) == 0, "the old config is gone"
+    finally:
+        link.stop()
+
+    assert doc["dev"] == {
+        "ids": ["edge-agent-dev1"],
+        "name": "edge-agent dev1",
+        "mf": "NVIDIA",
+        "mdl": "jetson-tx2",
+        "sw": "1.0",
     }
-    power = configs[f"{base}/board_power/config"]
+    assert doc["o"]["name"] == "edge-agent"
+    # Availability is the status topic, the agent's Will: a crash makes it "offline".
+    assert doc["availability_topic"] == f"{unique_prefix}/dev1/status"
+    assert doc["availability_template"] == "{{ value_json.state }}"
+    entities = doc["cmps"]
+    assert set(entities) == {*SENSORS, "profile"}
+    assert len({e["unique_id"] for e in entities.values()}) == len(entities)
+    power = entities["board_power"]
+    assert power["p"] == "sensor"
     assert power["state_topic"] == f"{unique_prefix}/dev1/telemetry"
     assert power["value_template"] == "{{ value_json.power.total_w }}"
     assert power["unit_of_measurement"] == "W"
-    assert power["availability_topic"] == f"{unique_prefix}/dev1/status"
-    select = configs[f"{ha_prefix}/select/dev1/profile/config"]
+    select = entities["profile"]
+    assert select["p"] == "select"
     assert select["command_topic"] == f"{unique_prefix}/dev1/profile/set"
     assert select["state_topic"] == f"{unique_prefix}/dev1/profile/state"
     assert select["options"] == ["maxq", "maxp"]
-    assert len({c["unique_id"] for c in configs.values()}) == 5
-    assert power["device"] == {
-        "identifiers": ["edge-agent-dev1"],
-        "name": "edge-agent dev1",
-        "manufacturer": "NVIDIA",
-        "model": "jetson-tx2",
-        "sw_version": "1.0",
-    }
