@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.config import MqttConfig, validate_config
+from tests.telemetry.test_tls import make_ca
 
 
 def _mqtt(**mqtt: object) -> MqttConfig:
@@ -23,9 +24,9 @@ def test_tls_and_credentials_without_the_secret(tmp_path: Path) -> None:
     secret = tmp_path / "my secrets" / "mqtt_password"
     secret.parent.mkdir()
     secret.write_text("s3cr3t-Pa55\n", encoding="utf-8")
-    ca, cert, key = (tmp_path / name for name in ("ca.pem", "dev.pem", "dev.key"))
-    for path in (ca, cert, key):
-        path.write_text("PEM\n", encoding="utf-8")
+    # Real PEM files: the config refuses a CA file that is not a certificate.
+    _ca_key, ca = make_ca(tmp_path, "ca")
+    key, cert = make_ca(tmp_path, "dev")
     mqtt = _mqtt(
         host="broker.example",
         port=8883,
