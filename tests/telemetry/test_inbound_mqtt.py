@@ -121,7 +121,9 @@ def test_home_assistant_online_storm_makes_few_rediscoveries(
     discovery.start()
     assert agent.link.wait_subscribed(10)
     status = agent.link.topics.ha_status(ha_prefix)
-    with Subscriber(mosquitto.host, mosquitto.port, f"{ha_prefix}/+/+/+/config") as sub:
+    with Subscriber(
+        mosquitto.host, mosquitto.port, f"{ha_prefix}/+/+/config"
+    ) as sub:  # device-based: device/<dev>/config
         for _ in range(200):
             sub.publish(status, b"online")
         assert _wait(lambda: discovery.rediscovery.refused == 198)
