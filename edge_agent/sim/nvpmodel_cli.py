@@ -64,21 +64,23 @@ def resolve_arg(root: Path, param: NvpParam, arg: str) -> Path:
 def clock_value(root: Path, spec: BoardSpec, param: NvpParam, arg: str, text: str) -> int:
     """The value nvpmodel writes for a CLOCK setting.
 
-    cpufreq keeps any limit inside the table's range (the kernel picks the running frequency);
-    devfreq gets the nearest available frequency (850000000 -> 854250000 on the TX2).
+    nvpmodel rounds a cap to the nearest entry of the clock's table, for cpufreq as for devfreq
+    (TX2: 2000000 -> 2035200 kHz, 850000000 -> 854250000 Hz; AGX Xavier: 1200000 -> 1190400
+    kHz). ``-1`` (no cap) lands on the top entry; an EMC cap of ``-1`` reads back as the board's
+    maximum rate (3199000000 on an Orin Nano, R36), while ``0`` stays 0.
     """
     value = int(text)
-    value = INT_MAX if value == -1 else value
     table_arg = param.args.get("FREQ_TABLE")
     if table_arg is None:
         if "emc" in param.name.lower():
-            return value if value == 0 else min(value, spec.emc.max_hz)
-        return min(value, ACCEL_MAX_HZ)
+            if value in (-1, 0):
+                return spec.emc.max_hz if value == -1 else 0
+            return min(value, spec.emc.max_hz)
+        return ACCEL_MAX_HZ if value == -1 else min(value, ACCEL_MAX_HZ)
+    value = INT_MAX if value == -1 else value
     table = sorted(sysfs.read_ints(sysfs.board_path(root, table_arg)))
     if not table:
         return value
-    if "/cpufreq/" in param.args[arg]:
-        return min(max(value, table[0]), table[-1])
     return min(table, key=lambda f: (abs(f - value), f))
 
 

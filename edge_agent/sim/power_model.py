@@ -239,6 +239,9 @@ class PowerModel:
                 continue
             # A crude steady state: about 6 C per watt of the part above the idle temperature.
             temp_mc = zone.temp_mc + round(6.0 * parts[zone.heats_with])
+            # An idle (rail-gated) GPU leaves its sensor offline: -256 C.
+            if zone.offline_idle and parts[zone.heats_with] <= self.spec.power.gpu_idle_mw:
+                temp_mc = -256000
             sysfs.update_if_changed(zones / f"thermal_zone{index}/temp", f"{temp_mc}\n")
 
 

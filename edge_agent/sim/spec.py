@@ -68,6 +68,8 @@ class ThermalZone:
     type: str
     temp_mc: int
     heats_with: str = ""  # "gpu" or "cpu": the power model warms it with that part
+    # Reads -256 C (an offline sensor) while its part idles (AGX Orin's gpu-thermal).
+    offline_idle: bool = False
 
 
 @dataclass(frozen=True, slots=True)

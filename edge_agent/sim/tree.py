@@ -22,6 +22,7 @@ from edge_agent.sim.sysfs import board_path, link, put
 
 MARKER = "sim/board.json"
 RO, RW = 0o444, 0o644
+OFFLINE_MC = -256000  # what an offline thermal sensor reads
 SOC_IDS = {"tegra186": 24, "tegra194": 25, "tegra234": 35}
 DEVFREQ_GOVERNORS = "wmark_active nvhost_podgov userspace performance simple_ondemand"
 GOVERNORS = "interactive conservative ondemand userspace powersave performance schedutil"
@@ -267,7 +268,7 @@ def _thermal(root: Path, spec: BoardSpec) -> None:
     for index, zone in enumerate(spec.thermal):
         real = root / f"sys/devices/virtual/thermal/thermal_zone{index}"
         put(real / "type", zone.type + "\n", RO)
-        put(real / "temp", f"{zone.temp_mc}\n", RO)
+        put(real / "temp", f"{OFFLINE_MC if zone.offline_idle else zone.temp_mc}\n", RO)
         put(real / "mode", "enabled\n", RW)
         put(real / "policy", "step_wise\n", RW)
         link(root / f"sys/class/thermal/thermal_zone{index}", real)
