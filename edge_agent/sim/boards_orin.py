@@ -20,12 +20,12 @@ from edge_agent.sim.spec import (
 
 _A78AE = freq_steps(115200, 76800, 2188800, (2201600,))
 # Orin Nano: the stock table tops out at 1510400 kHz; the JetPack 6.2 super one at 1728000.
-_ORIN_NANO_CPU_STOCK = freq_steps(115200, 76800, 1497600, (1510400,))
+ORIN_NANO_CPU_STOCK = freq_steps(115200, 76800, 1497600, (1510400,))
 _ORIN_NANO_CPU_SUPER = freq_steps(115200, 76800, 1728000)
 # GPU devfreq tables (Hz) as the boards list them in available_frequencies. Orin (R35.2+, R36)
 # steps by 102 MHz from 306 MHz.
 _ORIN_NANO_GPU_SUPER = freq_steps(306000000, 102000000, 1020000000)
-_ORIN_NANO_GPU_STOCK = freq_steps(306000000, 102000000, 612000000, (624750000,))
+ORIN_NANO_GPU_STOCK = freq_steps(306000000, 102000000, 612000000, (624750000,))
 _GA10B = freq_steps(306000000, 102000000, 1224000000, (1300500000,))
 
 ORIN_NANO = BoardSpec(

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
+from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.releases import spec_at
 
 DEFAULT_STORE = "/root/l4t_dfs.conf"
 
@@ -169,9 +170,7 @@ def main(argv: list[str] | None, root: Path) -> int:
     parser.add_argument("--store", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     parser.add_argument("--restore", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    from edge_agent.sim.tree import board_name
-
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     if args.show:
         for line in show(root, spec):
             _out(line)

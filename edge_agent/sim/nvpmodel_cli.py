@@ -16,7 +16,8 @@ from pathlib import Path
 from edge_agent.errors import HardwareError
 from edge_agent.hardware.nvpmodel import POWER_GATING_PARAMS, NvpConf, NvpMode, NvpParam, parse_conf
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
+from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.releases import spec_at
 
 CONF = "/etc/nvpmodel.conf"
 STATUS = "/var/lib/nvpmodel/status"
@@ -162,9 +163,7 @@ def main(argv: list[str] | None, root: Path) -> int:
             _err(f"NVPM ERROR: unknown option {' '.join(extra)}")
         _out(USAGE.rstrip())
         return 0 if args.help and not extra else 1
-    from edge_agent.sim.tree import board_name
-
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     conf_board = args.conf or CONF
     status_path = sysfs.board_path(root, args.udata or STATUS)
     try:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import get_board
 from edge_agent.sim.rails import write_rail
+from edge_agent.sim.releases import spec_at
 from edge_agent.sim.spec import BoardSpec, PowerParams
 
 logger = logging.getLogger(__name__)
@@ -246,6 +246,4 @@ class PowerModel:
 
 
 def _spec_of(root: Path) -> BoardSpec:
-    from edge_agent.sim.tree import board_name
-
-    return get_board(board_name(root))
+    return spec_at(root)

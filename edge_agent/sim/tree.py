@@ -17,7 +17,8 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import rails, sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
+from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.releases import get_spec, release_of, spec_at
 from edge_agent.sim.sysfs import board_path, link, put
 
 MARKER = "sim/board.json"
@@ -63,7 +64,7 @@ class SimBoard:
     @classmethod
     def load(cls, root: Path) -> SimBoard:
         """Reopen a tree written by :func:`create_board`."""
-        return cls(Path(root), get_board(board_name(Path(root))))
+        return cls(Path(root), spec_at(Path(root)))
 
     @property
     def name(self) -> str:
@@ -113,14 +114,15 @@ class SimBoard:
         sysfs.write_atomic(zone, f"{temp_mc}\n", RO)
 
 
-def create_board(board: str, dest: Path) -> SimBoard:
-    """Write the tree of ``board`` under ``dest``, started in the conf's default mode.
+def create_board(board: str, dest: Path, release: str | None = None) -> SimBoard:
+    """Write the tree of ``board`` (in ``release``, default: the board's default release)
+    under ``dest``, started in the conf's default mode.
 
     Raises:
-        KeyError: unknown board (the message lists the valid ones).
+        KeyError: unknown board or release (the message lists the valid ones).
         FileExistsError: ``dest`` already holds a board tree.
     """
-    spec = get_board(board)
+    spec = get_spec(board, release)
     root = Path(dest).absolute()
     if (root / MARKER).exists() or (root / "sys").exists():
         raise FileExistsError(f"{root} already holds a board tree")
@@ -148,6 +150,7 @@ def _describe(spec: BoardSpec) -> dict[str, object]:
     release, major, minor = spec.l4t
     return {
         "board": spec.name,
+        "release": release_of(spec),
         "model": spec.model,
         "l4t": f"R{release}.{major}.{minor}",
         "rails": list(spec.rail_names),
