@@ -105,6 +105,18 @@ ORIN_NANO = BoardSpec(
     ),
     fan_warning=True,
     fan_hwmon=0,
+    # As on AGX Orin (R36 capture): no tboard/tdiode; offline CV sensors are left out on R36.
+    tegrastats_temps=(
+        "cpu-thermal",
+        "gpu-thermal",
+        "soc0-thermal",
+        "soc1-thermal",
+        "soc2-thermal",
+        "tj-thermal",
+        "cv0-thermal",
+        "cv1-thermal",
+        "cv2-thermal",
+    ),
 )
 
 
@@ -150,6 +162,7 @@ AGX_ORIN = BoardSpec(
         aliases=("/sys/devices/gpu.0", "/sys/devices/platform/gpu.0"),
         devfreq_dev=True,
         tpcs=8,
+        gpcs=2,
     ),
     emc=EmcSpec("/sys/kernel/nvpmodel_emc_cap/emc_iso_cap", 204000000, 3199000000),
     thermal=(
@@ -191,5 +204,22 @@ AGX_ORIN = BoardSpec(
         perf_scale=12.0,
     ),
     fan_warning=True,
-    fan_hwmon=0,
+    fan_hwmon=2,
+    # The order of the netdata R36 capture, then the CV sensors (offline, left out on R36).
+    tegrastats_temps=(
+        "cpu-thermal",
+        "soc2-thermal",
+        "soc0-thermal",
+        "gpu-thermal",
+        "tj-thermal",
+        "soc1-thermal",
+        "cv0-thermal",
+        "cv1-thermal",
+        "cv2-thermal",
+    ),
+    tegrastats_rails=("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),  # the R36 capture's
+    tegrastats_engines=(
+        "NVENC off NVDEC off NVJPG off NVJPG1 off VIC off OFA off NVDLA0 off NVDLA1 off "
+        "PVA0_FREQ off"
+    ),
 )

@@ -109,6 +109,8 @@ def apply_mode(root: Path, spec: BoardSpec, conf: NvpConf, mode: NvpMode) -> Non
 
 def status_text(spec: BoardSpec, mode_id: int) -> str:
     """The one line of ``/var/lib/nvpmodel/status``."""
+    if spec.fan_mode:
+        return f"pmode:{mode_id:04d} fmode:fan_mode_{spec.fan_mode}\n"
     fan = " fmode:fanNull" if spec.fan_warning else ""
     return f"pmode:{mode_id:04d}{fan}\n"
 
@@ -211,8 +213,8 @@ def _current_mode(spec: BoardSpec, conf: NvpConf, status_path: Path) -> NvpMode:
 def _query(root: Path, spec: BoardSpec, conf: NvpConf, status_path: Path, verbose: bool) -> int:
     mode = _current_mode(spec, conf, status_path)
     if not verbose:
-        if spec.fan_warning:
-            _out("NVPM WARN: fan mode is not set!")
+        if spec.fan_mode:
+            _out(f"NV Fan Mode:{spec.fan_mode}")
         _out(f"NV Power Mode: {mode.name}")
         _out(str(mode.id))
         return 0
@@ -223,6 +225,9 @@ def _query(root: Path, spec: BoardSpec, conf: NvpConf, status_path: Path, verbos
         param = conf.params[setting.param]
         path = resolve_arg(root, param, setting.arg)
         real = (sysfs.read_text(path, "0").split() or ["0"])[0]
+        if spec.l4t[0] == 35 and f"{setting.arg}_KNEXT" in param.args:
+            # R35 reports the alternate (devfreq_dev) path; it names the same file.
+            path = resolve_arg(root, param, f"{setting.arg}_KNEXT")
         conf_val = str(big) if param.type == "CLOCK" and setting.value == "-1" else setting.value
         _out(
             f"NVPM VERB: PARAM {param.name}: ARG {setting.arg}: PATH /{path.relative_to(root)}: "
@@ -253,8 +258,7 @@ def _print_parsed(conf: NvpConf) -> None:
 def _set_mode(root: Path, spec: BoardSpec, conf: NvpConf, text: str, status_path: Path) -> int:
     mode = conf.mode_by_id(int(text)) if text.lstrip("-").isdigit() else None
     if mode is None:
-        known = ", ".join(str(m.id) for m in conf.modes)
-        _err(f"NVPM ERROR: Invalid power mode ID: {text}; the conf defines {known}")
+        _err(f"NVPM ERROR: request for bad power mode {text}")
         return 1
     if needs_reboot(root, conf, mode):
         _out("NVPM WARN: Golden image context is already created")
@@ -262,8 +266,9 @@ def _set_mode(root: Path, spec: BoardSpec, conf: NvpConf, text: str, status_path
         _out("NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:")
         sys.stdout.flush()
         answer = sys.stdin.readline() if sys.stdin is not None else ""
-        if not answer:
+        if not answer:  # no stdin: the tool complains, then declines
             _err("NVPM ERROR: bad input!")
+            _err("NVPM ERROR: optMask is 1, no request for power mode")
             return 1
         if answer.strip() not in ("YES", "yes"):
             _err("NVPM ERROR: optMask is 1, no request for power mode")

@@ -102,6 +102,7 @@ def _agx_orin_r36_4() -> BoardSpec:
             aliases=("/sys/devices/platform/17000000.gpu", "/sys/devices/platform/gpu.0"),
             devfreq_dev=True,
             tpcs=AGX_ORIN.gpu.tpcs,
+            gpcs=AGX_ORIN.gpu.gpcs,
         ),
         emc=replace(AGX_ORIN.emc, cap_path="/sys/kernel/nvpmodel_clk_cap/emc"),
         conf_text=conf,

@@ -79,6 +79,10 @@ class SimBoard:
         return self.root / "usr/bin/jetson_clocks"
 
     @property
+    def tegrastats(self) -> Path:
+        return self.root / "usr/bin/tegrastats"
+
+    @property
     def devfreq_dir(self) -> Path:
         """The GPU devfreq directory (``max_freq``, ``cur_freq``, ...)."""
         return sysfs.devfreq_dir(self.root, self.spec)
@@ -169,7 +173,7 @@ def _identity(root: Path, spec: BoardSpec) -> None:
     put(root / "etc/nv_tegra_release", spec.nv_tegra_release, RW)
     soc = root / "sys/devices/soc0"
     put(soc / "family", "Tegra\n", RO)
-    put(soc / "machine", spec.model + "\n", RO)
+    put(soc / "machine", (spec.machine or spec.model) + "\n", RO)
     put(soc / "soc_id", f"{SOC_IDS[spec.soc_family]}\n", RO)
     put(soc / "revision", "A01\n", RO)
 
@@ -292,6 +296,7 @@ def _nvpmodel(root: Path, spec: BoardSpec) -> None:
     for rel, tool, module in (
         ("usr/sbin/nvpmodel", "nvpmodel", "nvpmodel_cli"),
         ("usr/bin/jetson_clocks", "jetson_clocks", "jetson_clocks_cli"),
+        ("usr/bin/tegrastats", "tegrastats", "tegrastats_cli"),
     ):
         script = _SCRIPT.format(
             python=sys.executable, tool=tool, module=module, package_parent=package_parent

@@ -78,13 +78,13 @@ def test_show_tx2_format(tx2: SimBoard) -> None:
     lines = out.splitlines()
     assert code == 0
     assert lines[:3] == [
-        "SOC family:tegra186  Machine:NVIDIA Jetson TX2",
+        "SOC family:tegra186  Machine:quill",
         "Online CPUs: 0,3-5",
         "CPU Cluster Switching: Disabled",
     ]
     # MAXQ's 1200000 kHz, rounded to the table.
     assert lines[3].startswith("cpu0: Online=1 Governor=schedutil MinFreq=345600 MaxFreq=1267200 ")
-    assert lines[3].endswith("IdleStates: C1=1 c7=1")
+    assert lines[3].endswith("IdleStates: C1=1 c7=1 ")  # real lines end in a space
     assert "GPU MinFreq=114750000 MaxFreq=854250000 CurrentFreq=114750000" in lines
     assert "EMC MinFreq=40800000 MaxFreq=1331200000 CurrentFreq=1331200000 FreqOverride=0" in lines
     assert lines[-2:] == ["Fan: speed=0", "NV Power Mode: MAXQ"]
@@ -97,7 +97,7 @@ def test_show_orin_nano_format_after_pinning(orin_nano: SimBoard) -> None:
     assert lines[1] == "Online CPUs: 0-5"
     assert lines[2] == (
         "cpu0:  Online=1 Governor=schedutil MinFreq=1344000 MaxFreq=1344000 "
-        "CurrentFreq=1344000 IdleStates: WFI=0 c7=0"
+        "CurrentFreq=1344000 IdleStates: WFI=0 c7=0 "
     )
     assert "GPU MinFreq=918000000 MaxFreq=918000000 CurrentFreq=918000000" in lines
     assert "Active GPU TPCs: 4" in lines

@@ -73,16 +73,18 @@ def test_maxn_super_shows_int64_max_on_r36(orin_nano: SimBoard) -> None:
     assert (gpu.real_value, gpu.conf_value) == ("1020000000", "9223372036854775807")
 
 
-def test_query_prints_fan_warning_on_orin(agx_orin: SimBoard) -> None:
+def test_query_prints_no_fan_line_on_orin(agx_orin: SimBoard) -> None:
     code, out = run_tool(agx_orin, "nvpmodel", "-q")
     assert code == 0
-    assert out.splitlines() == ["NVPM WARN: fan mode is not set!", "NV Power Mode: MODE_30W", "2"]
+    assert out.splitlines() == ["NV Power Mode: MODE_30W", "2"]
+
+
+def test_query_prints_the_fan_mode_on_xavier(xavier_nx: SimBoard) -> None:
+    code, out = run_tool(xavier_nx, "nvpmodel", "-q")
+    assert code == 0
+    assert out.splitlines() == ["NV Fan Mode:quiet", "NV Power Mode: MODE_15W_6CORE", "2"]
     query = parse_query(out)
-    assert (query.name, query.id, query.warnings) == (
-        "MODE_30W",
-        2,
-        ("NVPM WARN: fan mode is not set!",),
-    )
+    assert (query.name, query.id, query.warnings) == ("MODE_15W_6CORE", 2, ("NV Fan Mode:quiet",))
 
 
 def test_parse_verbose_dump(tx2: SimBoard) -> None:
