@@ -70,6 +70,10 @@ def build_config(args: argparse.Namespace, sim_root: Path | None = None) -> Agen
         if power.get("monitor", "auto") == "auto":
             power["monitor"] = "sim"
         raw["power"] = power
+        if args.config is None:
+            # The demo's maxq may change the GPU power-gating mask (Orin Nano: 25W -> 7W); the
+            # throwaway simulated board reboots at once. A real board never gets this default.
+            raw["profile"] = {**raw["profile"], "allow_reboot": True}
     if args.state_dir is not None:
         raw["state_dir"] = str(args.state_dir)
     return validate_config(raw, source=source, base_dir=base)
