@@ -11,8 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import sysfs
 from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.nvpmodel_cli import CONF, _conf_file, _current_mode
 from edge_agent.sim.releases import spec_at
 
 DEFAULT_STORE = "/root/l4t_dfs.conf"
@@ -75,9 +77,6 @@ def _cpu_line(root: Path, spec: BoardSpec, cpu: int, online: bool) -> str:
 
 def accelerator_lines(root: Path) -> list[str]:
     """R35's DLA and PVA lines, from the accelerator clock caps the nvpmodel conf names."""
-    from edge_agent.hardware.nvpmodel import parse_conf
-    from edge_agent.sim.nvpmodel_cli import CONF, _conf_file
-
     conf = parse_conf(_conf_file(root, CONF).read_text(encoding="utf-8"))
     lines = []
     for param in conf.params.values():
@@ -89,9 +88,6 @@ def accelerator_lines(root: Path) -> list[str]:
 
 def show(root: Path, spec: BoardSpec) -> list[str]:
     """The lines of ``jetson_clocks --show`` for the tree as it is now."""
-    from edge_agent.hardware.nvpmodel import parse_conf
-    from edge_agent.sim.nvpmodel_cli import CONF, _conf_file, _current_mode
-
     machine = sysfs.read_text(root / "sys/devices/soc0/machine", spec.model)
     lines = [f"SOC family:{spec.soc_family}  Machine:{machine}"]
     online = sysfs.online_cpus(root, spec)

@@ -18,6 +18,8 @@ from edge_agent import __version__
 from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import rails, sysfs
 from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.nvpmodel_cli import apply_mode, status_text
+from edge_agent.sim.power_model import rail_powers_mw, rail_readings, read_state
 from edge_agent.sim.releases import get_spec, release_of, spec_at
 from edge_agent.sim.sysfs import board_path, link, put
 
@@ -306,9 +308,6 @@ def _nvpmodel(root: Path, spec: BoardSpec) -> None:
 
 def _boot(root: Path, spec: BoardSpec) -> None:
     """Bring the board up as nvpmodel.service would: default mode applied, rails settled."""
-    from edge_agent.sim.nvpmodel_cli import apply_mode, status_text
-    from edge_agent.sim.power_model import rail_powers_mw, rail_readings, read_state
-
     conf = parse_conf(spec.conf_text)
     apply_mode(root, spec, conf, conf.default_mode)
     put(root / "var/lib/nvpmodel/status", status_text(spec, conf.default_id), RW)
