@@ -144,14 +144,12 @@ class ProfileFile(_Model):
     @model_validator(mode="after")
     def _fallbacks_known(self) -> ProfileFile:
         for name, spec in self.profiles.items():
-            if spec.fallback is None:
-                continue
-            if spec.nvpmodel is None:
-                raise ValueError(f"profile {name}: a fallback needs an nvpmodel mode to replace")
-            if spec.fallback == name or spec.fallback not in self.profiles:
+            if spec.fallback is not None and (
+                spec.nvpmodel is None or spec.fallback == name or spec.fallback not in self.profiles
+            ):
                 raise ValueError(
                     f"profile {name}: fallback {spec.fallback!r} is not another "
-                    "profile of this file"
+                    "profile of this file, or there is no nvpmodel mode to replace"
                 )
         return self
 
@@ -347,26 +345,6 @@ def custom_caps(config: CustomProfileConfig) -> ClockCaps:
     )
 
 
-def _stand_in(
-    name: str, parsed: ProfileFile, conf_modes: set[str] | None
-) -> tuple[str, ProfileSpec]:
-    """The profile that serves ``name`` on this conf: itself, or its fallback (followed while
-    the mode is missing). A profile whose mode is missing and that has no fallback stays, so
-    applying it names the missing mode."""
-    seen = {name}
-    current, spec = name, parsed.profiles[name]
-    while (
-        conf_modes is not None
-        and spec.nvpmodel is not None
-        and spec.nvpmodel not in conf_modes
-        and spec.fallback is not None
-        and spec.fallback not in seen
-    ):
-        seen.add(spec.fallback)
-        current, spec = spec.fallback, parsed.profiles[spec.fallback]
-    return current, spec
-
-
 def resolve_profiles(
     source: str,
     parsed: ProfileFile,
@@ -385,12 +363,11 @@ def resolve_profiles(
     clusters = {name: tuple(cpus) for name, cpus in parsed.clusters.items()}
     result: list[Profile] = []
     for name, own in parsed.profiles.items():
-        served_by, spec = _stand_in(name, parsed, conf_modes)
-        description = own.description
-        if served_by != name:
-            description = (
-                f"{spec.description} (this conf has no {own.nvpmodel} mode: {name} is {served_by})"
-            )
+        spec, description = own, own.description
+        if own.fallback and conf_modes is not None and own.nvpmodel not in conf_modes:
+            spec = parsed.profiles[own.fallback]
+            description = f"{spec.description} (this conf has no {own.nvpmodel} mode: {name} is "
+            description += f"{own.fallback})"
         result.append(
             Profile(name, description, parsed.board, spec.nvpmodel, spec.clocks, source, clusters)
         )

@@ -75,6 +75,6 @@ def _create(args: argparse.Namespace) -> int:
     print(f"  model:    {spec.model} (L4T R{release}.{major}.{minor})")
     print(f"  rails:    {', '.join(spec.rail_names)}")
     print(f"  nvpmodel: /etc/nvpmodel/{spec.conf_name}, mode {mode.name} ({mode.id})")
-    print("  tools:    usr/sbin/nvpmodel, usr/bin/jetson_clocks")
+    print("  tools:    usr/sbin/nvpmodel, usr/bin/jetson_clocks, usr/bin/tegrastats")
     print(f"try: edge-agent power --root {board.root}")
     return 0
