@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edge_agent.sim import confs
-from edge_agent.sim.boards import BOARDS, BoardSpec, board_names, get_board
+from edge_agent.sim.boards import BOARDS, TX2, XAVIER_NX, BoardSpec, board_names, get_board
 from edge_agent.sim.boards_orin import (
     AGX_ORIN,
     ORIN_NANO,
@@ -109,9 +109,43 @@ def _agx_orin_r36_4() -> BoardSpec:
     )
 
 
+_XNX_LIMITS_R35 = (
+    "< PARAM TYPE=HWMON NAME=VDDIN_OC_LIMIT >\n"
+    "WARN /sys/devices/platform/c250000.i2c/i2c-7/7-0040/hwmon curr1_max\n"
+    "CRIT /sys/devices/platform/c250000.i2c/i2c-7/7-0040/hwmon curr1_crit\n"
+)
+_XNX_LIMITS_R32 = (
+    "< PARAM TYPE=FILE NAME=VDDIN_OC_LIMIT >\n"
+    "WARN /sys/devices/c250000.i2c/i2c-7/7-0040/iio:device0/warn_current_limit_0\n"
+    "CRIT /sys/devices/c250000.i2c/i2c-7/7-0040/iio:device0/crit_current_limit_0\n"
+)
+
+
+def _xavier_nx_r32_7() -> BoardSpec:
+    """L4T 32: the legacy IIO INA3221 driver (limits as FILE params), no ``*_KNEXT`` paths, no
+    ``devfreq_dev``, the fan under ``/sys/devices/pwm-fan``."""
+    conf = confs.xavier_nx_t194_p3668().replace(_XNX_LIMITS_R35, _XNX_LIMITS_R32)
+    conf = "".join(line for line in conf.splitlines(keepends=True) if "_KNEXT " not in line)
+    ina = replace(
+        XAVIER_NX.ina[0],
+        device_dir="/sys/devices/c250000.i2c/i2c-7/7-0040",
+        driver="ina3221x",
+        index=0,
+    )
+    return replace(
+        XAVIER_NX,
+        l4t=(32, 7, 1),
+        nv_tegra_release=TX2.nv_tegra_release,
+        ina=(ina,),
+        gpu=replace(XAVIER_NX.gpu, devfreq_dev=False),
+        conf_text=conf,
+        fan_hwmon=None,
+    )
+
+
 def _matrix() -> dict[str, dict[str, BoardSpec]]:
     matrix = {name: {release_of(spec): spec} for name, spec in BOARDS.items()}
-    for spec in (_orin_nano_r36_3(), _orin_nano_r39(), _agx_orin_r36_4()):
+    for spec in (_orin_nano_r36_3(), _orin_nano_r39(), _agx_orin_r36_4(), _xavier_nx_r32_7()):
         matrix[spec.name][release_of(spec)] = spec
     return matrix
 

@@ -51,6 +51,7 @@ def test_list_shows_the_board_release_matrix(capsys: pytest.CaptureFixture[str])
         ("jetson-orin-nano", "r36.4*"),
         ("jetson-orin-nano", "r39.0"),
         ("jetson-tx2", "r32.7*"),
+        ("jetson-xavier-nx", "r32.7"),
         ("jetson-xavier-nx", "r35.4*"),
     ]
     assert "NVIDIA Jetson TX2 (nvpmodel_t186.conf)" in lines[6]

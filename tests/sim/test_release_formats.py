@@ -128,3 +128,16 @@ def test_tegrastats_logfile(tx2: SimBoard, tmp_path: Path) -> None:
     assert stats.timestamp is None  # L4T 32: no date
     assert stats.rails["VDD_SYS_SOC"][0] > 0
     assert "mW" not in lines[0]
+
+
+def test_xavier_nx_r32_writes_the_iio_current_limits(tmp_path: Path) -> None:
+    sim = create_board("jetson-xavier-nx", tmp_path / "xnx", "r32.7")
+    chip = sim.path("/sys/devices/c250000.i2c/i2c-7/7-0040/iio:device0")
+    assert (chip / "rail_name_0").read_text().strip() == "VDD_IN"
+    assert (chip / "warn_current_limit_0").read_text().split()[0] == "3000"  # MODE_15W_6CORE
+    assert run_tool(sim, "nvpmodel", "-m", "8")[0] == 0  # MODE_20W_6CORE
+    assert (chip / "warn_current_limit_0").read_text().split()[0] == "4000"
+    code, out = run_tool(sim, "nvpmodel", "-q", "--verbose")
+    assert code == 0
+    assert "_KNEXT" not in sim.spec.conf_text
+    assert "PATH /sys/devices/17000000.gv11b/devfreq/17000000.gv11b/max_freq:" in out
