@@ -24,6 +24,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Write a board tree (sysfs, nvpmodel, jetson_clocks) into DIR.",
     )
     create.add_argument("--board", required=True, metavar="B", help="board name (see 'sim list')")
+    create.add_argument(
+        "--release", metavar="R", help="L4T release, e.g. r36.4 (default: the board's own)"
+    )
     create.add_argument("dir", type=Path, metavar="DIR", help="where to write the tree")
     create.set_defaults(func=_create)
     listing = actions.add_parser("list", parents=[common], help="list the simulated boards")
@@ -38,12 +41,12 @@ def _usage(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
-    from edge_agent.sim.boards import BOARDS, board_names
+    from edge_agent.sim.releases import matrix_rows
 
-    for name in board_names():
-        spec = BOARDS[name]
-        release, major, minor = spec.l4t
-        print(f"{name:18} {spec.model} (L4T R{release}.{major}.{minor})")
+    for name, release, spec, default in matrix_rows():
+        mark = "*" if default else " "
+        print(f"{name:18} {release + mark:7} {spec.model} ({spec.conf_name})")
+    print("* = default release")
     return 0
 
 
@@ -60,7 +63,10 @@ def _create(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        board = create_board(args.board, args.dir)
+        board = create_board(args.board, args.dir, args.release)
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
     except FileExistsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -71,6 +77,6 @@ def _create(args: argparse.Namespace) -> int:
     print(f"  model:    {spec.model} (L4T R{release}.{major}.{minor})")
     print(f"  rails:    {', '.join(spec.rail_names)}")
     print(f"  nvpmodel: /etc/nvpmodel/{spec.conf_name}, mode {mode.name} ({mode.id})")
-    print("  tools:    usr/sbin/nvpmodel, usr/bin/jetson_clocks")
+    print("  tools:    usr/sbin/nvpmodel, usr/bin/jetson_clocks, usr/bin/tegrastats")
     print(f"try: edge-agent power --root {board.root}")
     return 0

@@ -18,8 +18,12 @@ _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB(?: \(lfb (\d+)x(\d+)MB\))?")
 _SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB(?: \(cached (\d+)MB\))?")
 _CPU = re.compile(r"\bCPU \[([^\]]*)\](?:@(\d+))?", re.IGNORECASE)
 _ENGINE_FREQ = re.compile(r"\b(EMC_FREQ|EMC|GR3D_FREQ|GR3D) (\S+)")
-_FREQ_VALUE = re.compile(r"^(?:(\d+)%)?@(?:\[([\d,]*)\]|(\d+))$")
-_TEMP = re.compile(r"(?:(?<=\s)|^)([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?=\s|$)")
+# ``4%@1600``, ``0%@[305,305]``, ``@[305,305]`` (Thor) or ``0%`` alone (GPU idle, no clock).
+_FREQ_VALUE = re.compile(r"^(?:(\d+)%)?(?:@(?:\[([\d,]*)\]|(\d+)))?$")
+# ``cpu@45.812C``; R39 prints two values, ``cpu@45.812C/45.812C``: the first is the reading.
+_TEMP = re.compile(
+    r"(?:(?<=\s)|^)([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)*(?=\s|$)"
+)
 _RAIL = re.compile(
     r"(?:(?<=\s)|^)([A-Za-z][A-Za-z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?((?:/\d+(?:mW)?)*)(?=\s|$)"
 )
@@ -85,12 +89,16 @@ def _opt(text: str | None) -> int | None:
 
 
 def parse_engine_freq(text: str) -> EngineFreq | None:
-    """``4%@1600``, ``0%@[305,305]`` or ``@[305,305]``; None for ``off`` or other text."""
+    """``4%@1600``, ``0%@[305,305]``, ``@[305,305]`` or ``0%`` (no clock); None for ``off``
+    or other text."""
     match = _FREQ_VALUE.match(text)
-    if match is None:
+    if match is None or not text:
         return None
     load, table, single = match.groups()
-    freqs = tuple(int(v) for v in table.split(",") if v) if table is not None else (int(single),)
+    if table is not None:
+        freqs: tuple[int, ...] = tuple(int(v) for v in table.split(",") if v)
+    else:
+        freqs = (int(single),) if single is not None else ()
     return EngineFreq(_opt(load), freqs)
 
 
@@ -133,9 +141,8 @@ def parse_line(line: str) -> TegraStats:
         temps[name] = None if celsius <= OFFLINE_C else celsius
     rails: dict[str, tuple[int, int]] = {}
     extra: dict[str, tuple[int, ...]] = {}
+    # ``NAME cur/avg`` cannot be confused with ``CPU [..]``: AGX Xavier has a rail named CPU.
     for name, cur, avg, more in _RAIL.findall(line):
-        if name in _NOT_ENGINES:
-            continue
         rails[name] = (int(cur), int(avg))
         if more:
             extra[name] = tuple(int(v.removesuffix("mW")) for v in more.strip("/").split("/"))

@@ -104,6 +104,7 @@ class ProfileController:
         self._nvp = Nvpmodel(root, timeout_s=config.switch_timeout_s)
         self._jc = JetsonClocks(root, timeout_s=config.switch_timeout_s)
         self._board: tuple[str, ProfileFile] | None = None
+        self._conf_modes: set[str] | None = None
         self._gpu: GpuDevfreq | None = None
         self._gpu_found = False
         self._saved: ClockState | None = None
@@ -143,6 +144,7 @@ class ProfileController:
             # conf_path() follows the /etc/nvpmodel.conf link inside the root.
             if self._nvp.conf_path().is_file():
                 conf_modes = {m.name for m in self._nvp.load_conf().modes}
+            self._conf_modes = conf_modes
             self._board = select_board_file(
                 files,
                 model=info.model,
@@ -156,7 +158,7 @@ class ProfileController:
     def profiles(self) -> list[Profile]:
         """This board's profiles, file order, then the config's custom profiles."""
         source, parsed = self.board_file()
-        return resolve_profiles(source, parsed, self.config.custom)
+        return resolve_profiles(source, parsed, self.config.custom, self._conf_modes)
 
     def profile(self, name: str) -> Profile:
         """One profile by name.

@@ -86,6 +86,10 @@ class ProfileSpec(_Model):
     nvpmodel: str | None = Field(
         default=None, description="nvpmodel mode NAME; ids are looked up in the board's conf"
     )
+    fallback: str | None = Field(
+        default=None,
+        description="profile (same file) to use when the board's conf lacks this nvpmodel mode",
+    )
     clocks: ClockCaps = Field(default_factory=ClockCaps)
 
     @field_validator("description")
@@ -136,6 +140,18 @@ class ProfileFile(_Model):
         for name in value:
             check_profile_name(name)
         return value
+
+    @model_validator(mode="after")
+    def _fallbacks_known(self) -> ProfileFile:
+        for name, spec in self.profiles.items():
+            if spec.fallback is not None and (
+                spec.nvpmodel is None or spec.fallback == name or spec.fallback not in self.profiles
+            ):
+                raise ValueError(
+                    f"profile {name}: fallback {spec.fallback!r} is not another "
+                    "profile of this file, or there is no nvpmodel mode to replace"
+                )
+        return self
 
     @model_validator(mode="after")
     def _clusters_known(self) -> ProfileFile:
@@ -330,18 +346,31 @@ def custom_caps(config: CustomProfileConfig) -> ClockCaps:
 
 
 def resolve_profiles(
-    source: str, parsed: ProfileFile, custom: Mapping[str, CustomProfileConfig]
+    source: str,
+    parsed: ProfileFile,
+    custom: Mapping[str, CustomProfileConfig],
+    conf_modes: set[str] | None = None,
 ) -> list[Profile]:
     """The file's profiles in file order, then the config's custom profiles.
+
+    With the board's conf mode names (``conf_modes``), a profile whose nvpmodel mode the conf
+    lacks takes its ``fallback``'s mode and caps (a 3-mode Orin Nano super conf has no 7W: maxq
+    becomes 15W), and says so in its description.
 
     Raises:
         ProfileError: a custom profile has a bad name or names an unknown CPU cluster.
     """
     clusters = {name: tuple(cpus) for name, cpus in parsed.clusters.items()}
-    result = [
-        Profile(name, spec.description, parsed.board, spec.nvpmodel, spec.clocks, source, clusters)
-        for name, spec in parsed.profiles.items()
-    ]
+    result: list[Profile] = []
+    for name, own in parsed.profiles.items():
+        spec, description = own, own.description
+        if own.fallback and conf_modes is not None and own.nvpmodel not in conf_modes:
+            spec = parsed.profiles[own.fallback]
+            description = f"{spec.description} (this conf has no {own.nvpmodel} mode: {name} is "
+            description += f"{own.fallback})"
+        result.append(
+            Profile(name, description, parsed.board, spec.nvpmodel, spec.clocks, source, clusters)
+        )
     for name, entry in custom.items():
         try:
             check_profile_name(name)

@@ -28,6 +28,8 @@ __all__ = ["BOARDS", "BoardSpec", "board_names", "get_board"]
 _T186_CPU = freq_steps(345600, 153600, 2035200)
 _CARMEL = freq_steps(115200, 76800, 1881600, (1907200,))
 _CARMEL_AGX = freq_steps(115200, 76800, 2265600)
+# cpuidle state names: A57 "C1 c7" (the default), Denver "C1 c6 c7", Carmel "C1 c6".
+_CARMEL_IDLE = ("C1", "c6")
 # GPU devfreq tables (Hz) as the boards list them in available_frequencies.
 # fmt: off
 _GP10B = (
@@ -35,8 +37,8 @@ _GP10B = (
     854250000, 930750000, 1032750000, 1122000000, 1236750000, 1300500000,
 )
 _GV11B = (
-    114750000, 204000000, 306000000, 408000000, 510000000, 599250000, 701250000,
-    803250000, 854250000, 905250000, 1007250000, 1109250000,
+    114750000, 204000000, 306000000, 408000000, 510000000, 599250000, 701250000, 752250000,
+    803250000, 854250000, 905250000, 956250000, 1007250000, 1058250000, 1109250000,
 )
 _GV11B_AGX = (
     114750000, 216750000, 318750000, 420750000, 522750000, 624750000, 675750000,
@@ -72,7 +74,7 @@ TX2 = BoardSpec(
     ),
     clusters=(
         CpuCluster("A57", (0, 3, 4, 5), _T186_CPU),
-        CpuCluster("Denver", (1, 2), _T186_CPU),
+        CpuCluster("Denver", (1, 2), _T186_CPU, ("C1", "c6", "c7")),
     ),
     gpu=GpuSpec(
         device_dir="/sys/devices/17000000.gp10b",
@@ -121,6 +123,18 @@ TX2 = BoardSpec(
         input_base_mw=600.0,
     ),
     fan_warning=False,
+    machine="quill",  # the devkit's soc0/machine, as jetson_clocks --show prints it
+    # The order of the netdata TX2 capture; AO-therm is not printed.
+    tegrastats_temps=(
+        "PLL-therm",
+        "MCPU-therm",
+        "PMIC-Die",
+        "Tboard_tegra",
+        "GPU-therm",
+        "BCPU-therm",
+        "thermal-fan-est",
+        "Tdiode_tegra",
+    ),
 )
 
 XAVIER_NX = BoardSpec(
@@ -146,9 +160,9 @@ XAVIER_NX = BoardSpec(
         ),
     ),
     clusters=(
-        CpuCluster("Carmel0", (0, 1), _CARMEL),
-        CpuCluster("Carmel1", (2, 3), _CARMEL),
-        CpuCluster("Carmel2", (4, 5), _CARMEL),
+        CpuCluster("Carmel0", (0, 1), _CARMEL, _CARMEL_IDLE),
+        CpuCluster("Carmel1", (2, 3), _CARMEL, _CARMEL_IDLE),
+        CpuCluster("Carmel2", (4, 5), _CARMEL, _CARMEL_IDLE),
     ),
     gpu=GpuSpec(
         device_dir="/sys/devices/17000000.gv11b",
@@ -193,7 +207,8 @@ XAVIER_NX = BoardSpec(
         perf_scale=2.5,
     ),
     fan_warning=True,
-    fan_hwmon=0,
+    fan_hwmon=5,
+    fan_mode="quiet",
 )
 
 AGX_XAVIER = BoardSpec(
@@ -221,7 +236,9 @@ AGX_XAVIER = BoardSpec(
             (19096, 19104, 4984),
         ),
     ),
-    clusters=tuple(CpuCluster(f"Carmel{n}", (2 * n, 2 * n + 1), _CARMEL_AGX) for n in range(4)),
+    clusters=tuple(
+        CpuCluster(f"Carmel{n}", (2 * n, 2 * n + 1), _CARMEL_AGX, _CARMEL_IDLE) for n in range(4)
+    ),
     gpu=GpuSpec(
         device_dir="/sys/devices/17000000.gv11b",
         devfreq="17000000.gv11b",
@@ -270,6 +287,7 @@ AGX_XAVIER = BoardSpec(
         perf_scale=4.0,
     ),
     fan_warning=True,
+    fan_mode="quiet",
 )
 
 

@@ -19,17 +19,14 @@ from edge_agent.sim.spec import (
 )
 
 _A78AE = freq_steps(115200, 76800, 2188800, (2201600,))
-# GPU devfreq tables (Hz) as the boards list them in available_frequencies.
-# fmt: off
-_ORIN_NANO_GPU = (
-    306000000, 408000000, 510000000, 612000000, 624750000, 726750000, 828750000,
-    918000000, 1020000000,
-)
-_GA10B = (
-    114750000, 216750000, 318750000, 420750000, 522750000, 624750000, 726750000,
-    828750000, 930750000, 1032750000, 1134750000, 1236750000, 1300500000,
-)
-# fmt: on
+# Orin Nano: the stock table tops out at 1510400 kHz; the JetPack 6.2 super one at 1728000.
+ORIN_NANO_CPU_STOCK = freq_steps(115200, 76800, 1497600, (1510400,))
+_ORIN_NANO_CPU_SUPER = freq_steps(115200, 76800, 1728000)
+# GPU devfreq tables (Hz) as the boards list them in available_frequencies. Orin (R35.2+, R36)
+# steps by 102 MHz from 306 MHz.
+_ORIN_NANO_GPU_SUPER = freq_steps(306000000, 102000000, 1020000000)
+ORIN_NANO_GPU_STOCK = freq_steps(306000000, 102000000, 612000000, (624750000,))
+_GA10B = freq_steps(306000000, 102000000, 1224000000, (1300500000,))
 
 ORIN_NANO = BoardSpec(
     name="jetson-orin-nano",
@@ -55,15 +52,15 @@ ORIN_NANO = BoardSpec(
         ),
     ),
     clusters=(
-        CpuCluster("A78AE0", (0, 1, 2, 3), _A78AE[: _A78AE.index(1728000) + 1], ("WFI", "c7")),
-        CpuCluster("A78AE1", (4, 5), _A78AE[: _A78AE.index(1728000) + 1], ("WFI", "c7")),
+        CpuCluster("A78AE0", (0, 1, 2, 3), _ORIN_NANO_CPU_SUPER, ("WFI", "c7")),
+        CpuCluster("A78AE1", (4, 5), _ORIN_NANO_CPU_SUPER, ("WFI", "c7")),
     ),
     gpu=GpuSpec(
         device_dir="/sys/devices/platform/bus@0/17000000.gpu",
         devfreq="17000000.gpu",
         of_node="bus@0/gpu@17000000",
         of_name="gpu",
-        freqs_hz=_ORIN_NANO_GPU,
+        freqs_hz=_ORIN_NANO_GPU_SUPER,
         aliases=("/sys/devices/platform/17000000.gpu", "/sys/devices/platform/gpu.0"),
         devfreq_dev=True,
         tpcs=8,
@@ -84,7 +81,7 @@ ORIN_NANO = BoardSpec(
         ThermalZone("tdiode-thermal", 40250),
     ),
     conf_name="nvpmodel_p3767_0003_super.conf",
-    conf_text=confs.orin_nano_p3767_0003_super(),
+    conf_text=confs.orin_nano(confs.ORIN_NANO_SUPER_MODES, default=1),
     rails=(
         RailModel("VDD_IN", 0.0, ("input",)),
         RailModel("VDD_CPU_GPU_CV", 400.0, ("gpu", "cpu")),
@@ -108,6 +105,18 @@ ORIN_NANO = BoardSpec(
     ),
     fan_warning=True,
     fan_hwmon=0,
+    # As on AGX Orin (R36 capture): no tboard/tdiode; offline CV sensors are left out on R36.
+    tegrastats_temps=(
+        "cpu-thermal",
+        "gpu-thermal",
+        "soc0-thermal",
+        "soc1-thermal",
+        "soc2-thermal",
+        "tj-thermal",
+        "cv0-thermal",
+        "cv1-thermal",
+        "cv2-thermal",
+    ),
 )
 
 
@@ -153,14 +162,16 @@ AGX_ORIN = BoardSpec(
         aliases=("/sys/devices/gpu.0", "/sys/devices/platform/gpu.0"),
         devfreq_dev=True,
         tpcs=8,
+        gpcs=2,
     ),
     emc=EmcSpec("/sys/kernel/nvpmodel_emc_cap/emc_iso_cap", 204000000, 3199000000),
     thermal=(
         ThermalZone("cpu-thermal", 47500, "cpu"),
-        ThermalZone("gpu-thermal", 45800, "gpu"),
-        ThermalZone("cv0-thermal", 45900),
-        ThermalZone("cv1-thermal", 45600),
-        ThermalZone("cv2-thermal", 45300),
+        # Idle, the CV and GPU sensors are offline and read -256 C.
+        ThermalZone("gpu-thermal", 45800, "gpu", offline_idle=True),
+        ThermalZone("cv0-thermal", -256000),
+        ThermalZone("cv1-thermal", -256000),
+        ThermalZone("cv2-thermal", -256000),
         ThermalZone("soc0-thermal", 46800),
         ThermalZone("soc1-thermal", 46900),
         ThermalZone("soc2-thermal", 46200),
@@ -193,5 +204,22 @@ AGX_ORIN = BoardSpec(
         perf_scale=12.0,
     ),
     fan_warning=True,
-    fan_hwmon=0,
+    fan_hwmon=2,
+    # The order of the netdata R36 capture, then the CV sensors (offline, left out on R36).
+    tegrastats_temps=(
+        "cpu-thermal",
+        "soc2-thermal",
+        "soc0-thermal",
+        "gpu-thermal",
+        "tj-thermal",
+        "soc1-thermal",
+        "cv0-thermal",
+        "cv1-thermal",
+        "cv2-thermal",
+    ),
+    tegrastats_rails=("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),  # the R36 capture's
+    tegrastats_engines=(
+        "NVENC off NVDEC off NVJPG off NVJPG1 off VIC off OFA off NVDLA0 off NVDLA1 off "
+        "PVA0_FREQ off"
+    ),
 )

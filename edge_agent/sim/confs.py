@@ -196,9 +196,9 @@ def xavier_nx_t194_p3668() -> str:
         (2, "MODE_15W_6CORE", 6, 1420800, 1109250000, 1600000000, 3000),
         (3, "MODE_10W_2CORE", 2, 1497600, 803250000, 1600000000, 3000),
         (4, "MODE_10W_4CORE", 4, 1190400, 803250000, 1600000000, 3000),
-        (5, "MODE_10W_DESKTOP", 4, 1190400, 510000000, 1600000000, 3000),
+        (5, "MODE_10W_DESKTOP", 4, 1907200, 510000000, 1600000000, 3000),
         (6, "MODE_20W_2CORE", 2, 1907200, 1109250000, 1866000000, 4000),
-        (7, "MODE_20W_4CORE", 4, 1497600, 1109250000, 1866000000, 4000),
+        (7, "MODE_20W_4CORE", 4, 1420800, 1109250000, 1866000000, 4000),
         (8, "MODE_20W_6CORE", 6, 1420800, 1109250000, 1866000000, 4000),
     )
     modes = ""
@@ -221,8 +221,8 @@ def xavier_nx_t194_p3668() -> str:
     return _HEADER + params + modes + "< PM_CONFIG DEFAULT=2 >\n"
 
 
-def orin_nano_p3767_0003_super() -> str:
-    """Orin Nano 8GB, JetPack 6.2 super conf (R36.4): 15W, 25W, MAXN_SUPER, 7W."""
+def _orin_nano_params(cpu_params: int) -> str:
+    """The PARAM sections of an Orin Nano conf (R36): one CPU clock per core from JetPack 6.2."""
     gpu = "/sys/devices/platform/17000000.gpu/devfreq_dev"
     params = (
         _online(6)
@@ -238,36 +238,58 @@ def orin_nano_p3767_0003_super() -> str:
             "GPU_PWR_CNTL_DIS",
             "/sys/devices/platform/gpu.0/power/control",
         )
-        + _cpu_clock("CPU_A78_0", 0)
-        + _cpu_clock("CPU_A78_1", 4)
-        + _clock("GPU", gpu, gpu)
-        + _clock(
-            "EMC", "/sys/kernel/nvpmodel_clk_cap/emc", "/sys/kernel/nvpmodel_clk_cap/emc", False
-        )
     )
-    table = (  # id, name, online cores, cpu max kHz, gpu max Hz, emc cap Hz
-        (0, "15W", 6, 1510400, 624750000, 2133000000),
-        (1, "25W", 6, 1344000, 918000000, 3199000000),
-        (2, "MAXN_SUPER", 6, -1, -1, 0),
-        (3, "7W", 4, 960000, 408000000, 2133000000),
-    )
-    modes = ""
-    for mode_id, name, online, cpu_khz, gpu_hz, emc_hz in table:
+    if cpu_params == 6:
+        params += "".join(_cpu_clock(f"CPU_A78_{n}", n) for n in range(6))
+    else:
+        params += _cpu_clock("CPU_A78_0", 0) + _cpu_clock("CPU_A78_1", 4)
+    emc = "/sys/kernel/nvpmodel_clk_cap/emc"
+    return params + _clock("GPU", gpu, gpu) + _clock("EMC", emc, emc, False)
+
+
+# id, name, online cores, TPC mask, cpu max kHz, gpu max Hz, emc cap Hz
+_NanoMode = tuple[int, str, int, int, int, int, int]
+# JetPack 6.2 super conf (nvpmodel_p3767_0003_super.conf): 7W gates two more TPCs (252 vs 240),
+# so switching to or from it needs a reboot; MAXN_SUPER leaves every clock uncapped (-1).
+ORIN_NANO_SUPER_MODES: tuple[_NanoMode, ...] = (
+    (0, "15W", 6, 240, 1497600, 612000000, 2133000000),
+    (1, "25W", 6, 240, 1344000, 918000000, 3199000000),
+    (2, "MAXN_SUPER", 6, 240, -1, -1, -1),
+    (3, "7W", 4, 252, 960000, 408000000, 2133000000),
+)
+# The stock conf (JetPack 5 / 6.0-6.1): 15W is uncapped in the file.
+ORIN_NANO_STOCK_MODES: tuple[_NanoMode, ...] = (
+    (0, "15W", 6, 240, -1, -1, 0),
+    (1, "7W", 4, 252, 960000, 408000000, 2133000000),
+)
+
+
+def orin_nano(modes: Sequence[_NanoMode], default: int, cpu_params: int = 6) -> str:
+    """An Orin Nano 8GB conf with ``modes`` (see ``ORIN_NANO_*_MODES``) and ``default``.
+
+    ``cpu_params`` 6 is one CPU clock per core (``CPU_A78_0`` .. ``CPU_A78_5``, R36.4+); 2 is one
+    per cluster (the stock R35 file).
+    """
+    names = [f"CPU_A78_{n}" for n in range(6)] if cpu_params == 6 else ["CPU_A78_0", "CPU_A78_1"]
+    owners = list(range(6)) if cpu_params == 6 else [0, 4]
+    body = ""
+    for mode_id, name, online, mask, cpu_khz, gpu_hz, emc_hz in modes:
         lines = [
             *_cores(6, online),
             "FBP_POWER_GATING FBP_PG_MASK 2",
-            "TPC_POWER_GATING TPC_PG_MASK 240",
+            f"TPC_POWER_GATING TPC_PG_MASK {mask}",
             "GPU_POWER_CONTROL_ENABLE GPU_PWR_CNTL_EN on",
         ]
-        lines += _cpu_caps(("CPU_A78_0", "CPU_A78_1")[: 1 if online <= 4 else 2], 729600, cpu_khz)
+        online_params = [p for p, cpu in zip(names, owners, strict=True) if cpu < online]
+        lines += _cpu_caps(online_params, 729600, cpu_khz)
         lines += [
             "GPU MIN_FREQ 0",
             f"GPU MAX_FREQ {gpu_hz}",
             "GPU_POWER_CONTROL_DISABLE GPU_PWR_CNTL_DIS auto",
             f"EMC MAX_FREQ {emc_hz}",
         ]
-        modes += _mode(mode_id, name, lines)
-    return _HEADER + params + modes + "< PM_CONFIG DEFAULT=0 >\n"
+        body += _mode(mode_id, name, lines)
+    return _HEADER + _orin_nano_params(cpu_params) + body + f"< PM_CONFIG DEFAULT={default} >\n"
 
 
 def agx_orin_p3701_0000() -> str:
@@ -297,9 +319,9 @@ def agx_orin_p3701_0000() -> str:
     clusters = ("CPU_A78_0", "CPU_A78_1", "CPU_A78_2")
     table = (  # id, name, online, tpc mask, cpu max kHz, gpu max Hz, emc cap Hz, dla Hz
         (0, "MAXN", 12, 0, -1, -1, 0, -1),
-        (1, "MODE_15W", 4, 248, 1113600, 420750000, 2133000000, 614400000),
-        (2, "MODE_30W", 8, 240, 1728000, 624750000, 0, 1369600000),
-        (3, "MODE_50W", 12, 0, 1497600, 828750000, 0, 1369600000),
+        (1, "MODE_15W", 4, 248, 1113600, 408000000, 2133000000, 614400000),
+        (2, "MODE_30W", 8, 240, 1728000, 612000000, 0, 1369600000),
+        (3, "MODE_50W", 12, 0, 1497600, 816000000, 0, 1369600000),
     )
     modes = ""
     for mode_id, name, online, mask, cpu_khz, gpu_hz, emc_hz, dla_hz in table:

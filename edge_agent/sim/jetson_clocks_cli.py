@@ -13,9 +13,9 @@ from pathlib import Path
 
 from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
-from edge_agent.sim.marker import board_name
+from edge_agent.sim.boards import BoardSpec
 from edge_agent.sim.nvpmodel_cli import CONF, _conf_file, _current_mode
+from edge_agent.sim.releases import spec_at
 
 DEFAULT_STORE = "/root/l4t_dfs.conf"
 
@@ -46,33 +46,62 @@ def _fan_pwm(root: Path, spec: BoardSpec) -> Path:
     return root / f"sys/class/hwmon/hwmon{spec.fan_hwmon}/pwm1"
 
 
+def _cpu_order(spec: BoardSpec) -> list[int]:
+    """R35 lists the CPUs in the order of their sysfs names (cpu0, cpu1, cpu10, cpu11, cpu2)."""
+    cpus = list(range(spec.cpu_count))
+    return sorted(cpus, key=lambda n: f"cpu{n}") if spec.l4t[0] == 35 else cpus
+
+
+def _cpu_line(root: Path, spec: BoardSpec, cpu: int, online: bool) -> str:
+    """One ``cpuN:`` line. L4T 32 and R35 put one space after the label; R36 aligns the columns
+    (``cpu0:  `` and ``cpu10: ``) and shows an offline CPU at its cluster's minimum. The idle
+    states each end in a space, so the real line ends in one too."""
+    freq = sysfs.cpu_dir(root, cpu) / "cpufreq"
+    idle = "".join(
+        f"{sysfs.read_text(s / 'name')}={1 - sysfs.read_int(s / 'disable')} "
+        for s in _idle_states(root, cpu)
+    )
+    values = [sysfs.read_int(freq / f"scaling_{leaf}_freq") for leaf in ("min", "max", "cur")]
+    label = f"cpu{cpu}:"
+    if spec.l4t[0] >= 36:
+        label = f"{label:<6}"
+        if not online:
+            values = [min(spec.cluster_of(cpu).freqs_khz)] * 3
+    lo, hi, cur = values
+    return (
+        f"{label} Online={1 if online else 0} "
+        f"Governor={sysfs.read_text(freq / 'scaling_governor')} "
+        f"MinFreq={lo} MaxFreq={hi} CurrentFreq={cur} IdleStates: {idle}"
+    )
+
+
+def accelerator_lines(root: Path) -> list[str]:
+    """R35's DLA and PVA lines, from the accelerator clock caps the nvpmodel conf names."""
+    conf = parse_conf(_conf_file(root, CONF).read_text(encoding="utf-8"))
+    lines = []
+    for param in conf.params.values():
+        if param.type == "CLOCK" and param.name.startswith(("DLA", "PVA")):
+            hz = sysfs.read_int(sysfs.board_path(root, param.args["MAX_FREQ"]))
+            lines.append(f"{param.name}: Online=1 MinFreq=0 MaxFreq={hz} CurrentFreq={hz}")
+    return lines
+
+
 def show(root: Path, spec: BoardSpec) -> list[str]:
     """The lines of ``jetson_clocks --show`` for the tree as it is now."""
-
-    lines = [f"SOC family:{spec.soc_family}  Machine:{spec.model}"]
+    machine = sysfs.read_text(root / "sys/devices/soc0/machine", spec.model)
+    lines = [f"SOC family:{spec.soc_family}  Machine:{machine}"]
     online = sysfs.online_cpus(root, spec)
     lines.append(f"Online CPUs: {sysfs.cpulist(online)}")
     if spec.soc_family == "tegra186":
         lines.append("CPU Cluster Switching: Disabled")
-    sep = ": " if spec.l4t[0] < 35 else ":  "
-    for cpu in range(spec.cpu_count):
-        freq = sysfs.cpu_dir(root, cpu) / "cpufreq"
-        idle = " ".join(
-            f"{sysfs.read_text(s / 'name')}={1 - sysfs.read_int(s / 'disable')}"
-            for s in _idle_states(root, cpu)
-        )
-        lines.append(
-            f"cpu{cpu}{sep}Online={1 if cpu in online else 0} "
-            f"Governor={sysfs.read_text(freq / 'scaling_governor')} "
-            f"MinFreq={sysfs.read_int(freq / 'scaling_min_freq')} "
-            f"MaxFreq={sysfs.read_int(freq / 'scaling_max_freq')} "
-            f"CurrentFreq={sysfs.read_int(freq / 'scaling_cur_freq')} IdleStates: {idle}"
-        )
+    lines += [_cpu_line(root, spec, cpu, cpu in online) for cpu in _cpu_order(spec)]
     dev = sysfs.devfreq_dir(root, spec)
     lo, hi, cur = (sysfs.read_int(dev / leaf) for leaf in ("min_freq", "max_freq", "cur_freq"))
     lines.append(f"GPU MinFreq={lo} MaxFreq={hi} CurrentFreq={cur}")
     gpu_dir = sysfs.board_path(root, spec.gpu.device_dir)
-    if spec.soc_family == "tegra234" and spec.gpu.tpcs:
+    if spec.l4t[0] == 35:
+        lines += accelerator_lines(root)
+    elif spec.soc_family == "tegra234" and spec.gpu.tpcs:
         mask = sysfs.read_int(gpu_dir / "tpc_pg_mask")
         active = sum(1 for bit in range(spec.gpu.tpcs) if not mask >> bit & 1)
         lines.append(f"Active GPU TPCs: {active}")
@@ -170,7 +199,7 @@ def main(argv: list[str] | None, root: Path) -> int:
     parser.add_argument("--store", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     parser.add_argument("--restore", nargs="?", const=DEFAULT_STORE, metavar="FILE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     if args.show:
         for line in show(root, spec):
             _out(line)

@@ -16,8 +16,8 @@ from pathlib import Path
 from edge_agent.errors import HardwareError
 from edge_agent.hardware.nvpmodel import POWER_GATING_PARAMS, NvpConf, NvpMode, NvpParam, parse_conf
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
-from edge_agent.sim.marker import board_name
+from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.releases import spec_at
 
 CONF = "/etc/nvpmodel.conf"
 STATUS = "/var/lib/nvpmodel/status"
@@ -65,21 +65,23 @@ def resolve_arg(root: Path, param: NvpParam, arg: str) -> Path:
 def clock_value(root: Path, spec: BoardSpec, param: NvpParam, arg: str, text: str) -> int:
     """The value nvpmodel writes for a CLOCK setting.
 
-    cpufreq keeps any limit inside the table's range (the kernel picks the running frequency);
-    devfreq gets the nearest available frequency (850000000 -> 854250000 on the TX2).
+    nvpmodel rounds a cap to the nearest entry of the clock's table, for cpufreq as for devfreq
+    (TX2: 2000000 -> 2035200 kHz, 850000000 -> 854250000 Hz; AGX Xavier: 1200000 -> 1190400
+    kHz). ``-1`` (no cap) lands on the top entry; an EMC cap of ``-1`` reads back as the board's
+    maximum rate (3199000000 on an Orin Nano, R36), while ``0`` stays 0.
     """
     value = int(text)
-    value = INT_MAX if value == -1 else value
     table_arg = param.args.get("FREQ_TABLE")
     if table_arg is None:
         if "emc" in param.name.lower():
-            return value if value == 0 else min(value, spec.emc.max_hz)
-        return min(value, ACCEL_MAX_HZ)
+            if value in (-1, 0):
+                return spec.emc.max_hz if value == -1 else 0
+            return min(value, spec.emc.max_hz)
+        return ACCEL_MAX_HZ if value == -1 else min(value, ACCEL_MAX_HZ)
+    value = INT_MAX if value == -1 else value
     table = sorted(sysfs.read_ints(sysfs.board_path(root, table_arg)))
     if not table:
         return value
-    if "/cpufreq/" in param.args[arg]:
-        return min(max(value, table[0]), table[-1])
     return min(table, key=lambda f: (abs(f - value), f))
 
 
@@ -107,6 +109,8 @@ def apply_mode(root: Path, spec: BoardSpec, conf: NvpConf, mode: NvpMode) -> Non
 
 def status_text(spec: BoardSpec, mode_id: int) -> str:
     """The one line of ``/var/lib/nvpmodel/status``."""
+    if spec.fan_mode:
+        return f"pmode:{mode_id:04d} fmode:fan_mode_{spec.fan_mode}\n"
     fan = " fmode:fanNull" if spec.fan_warning else ""
     return f"pmode:{mode_id:04d}{fan}\n"
 
@@ -161,7 +165,7 @@ def main(argv: list[str] | None, root: Path) -> int:
             _err(f"NVPM ERROR: unknown option {' '.join(extra)}")
         _out(USAGE.rstrip())
         return 0 if args.help and not extra else 1
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     conf_board = args.conf or CONF
     status_path = sysfs.board_path(root, args.udata or STATUS)
     try:
@@ -209,8 +213,8 @@ def _current_mode(spec: BoardSpec, conf: NvpConf, status_path: Path) -> NvpMode:
 def _query(root: Path, spec: BoardSpec, conf: NvpConf, status_path: Path, verbose: bool) -> int:
     mode = _current_mode(spec, conf, status_path)
     if not verbose:
-        if spec.fan_warning:
-            _out("NVPM WARN: fan mode is not set!")
+        if spec.fan_mode:
+            _out(f"NV Fan Mode:{spec.fan_mode}")
         _out(f"NV Power Mode: {mode.name}")
         _out(str(mode.id))
         return 0
@@ -221,6 +225,9 @@ def _query(root: Path, spec: BoardSpec, conf: NvpConf, status_path: Path, verbos
         param = conf.params[setting.param]
         path = resolve_arg(root, param, setting.arg)
         real = (sysfs.read_text(path, "0").split() or ["0"])[0]
+        if spec.l4t[0] == 35 and f"{setting.arg}_KNEXT" in param.args:
+            # R35 reports the alternate (devfreq_dev) path; it names the same file.
+            path = resolve_arg(root, param, f"{setting.arg}_KNEXT")
         conf_val = str(big) if param.type == "CLOCK" and setting.value == "-1" else setting.value
         _out(
             f"NVPM VERB: PARAM {param.name}: ARG {setting.arg}: PATH /{path.relative_to(root)}: "
@@ -251,8 +258,7 @@ def _print_parsed(conf: NvpConf) -> None:
 def _set_mode(root: Path, spec: BoardSpec, conf: NvpConf, text: str, status_path: Path) -> int:
     mode = conf.mode_by_id(int(text)) if text.lstrip("-").isdigit() else None
     if mode is None:
-        known = ", ".join(str(m.id) for m in conf.modes)
-        _err(f"NVPM ERROR: Invalid power mode ID: {text}; the conf defines {known}")
+        _err(f"NVPM ERROR: request for bad power mode {text}")
         return 1
     if needs_reboot(root, conf, mode):
         _out("NVPM WARN: Golden image context is already created")
@@ -260,8 +266,9 @@ def _set_mode(root: Path, spec: BoardSpec, conf: NvpConf, text: str, status_path
         _out("NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:")
         sys.stdout.flush()
         answer = sys.stdin.readline() if sys.stdin is not None else ""
-        if not answer:
+        if not answer:  # no stdin: the tool complains, then declines
             _err("NVPM ERROR: bad input!")
+            _err("NVPM ERROR: optMask is 1, no request for power mode")
             return 1
         if answer.strip() not in ("YES", "yes"):
             _err("NVPM ERROR: optMask is 1, no request for power mode")

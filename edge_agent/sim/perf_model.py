@@ -25,8 +25,8 @@ from pathlib import Path
 
 from edge_agent.sim import sysfs
 from edge_agent.sim.boards import TX2, BoardSpec, get_board
-from edge_agent.sim.marker import board_name
 from edge_agent.sim.power_model import gpu_dynamic_scale
+from edge_agent.sim.releases import spec_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,20 +138,20 @@ def gpu_activity(network: str, batch: int, gpu_hz: float, board: str | BoardSpec
 
 def gpu_cap_hz(root: Path) -> int:
     """The GPU clock the engine runs at on a simulated tree: its devfreq ``max_freq``."""
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     return sysfs.read_int(sysfs.devfreq_dir(Path(root), spec) / "max_freq", max(spec.gpu.freqs_hz))
 
 
 def time_scale(root: Path) -> float:
     """How much longer engine work takes at the current GPU cap: top clock / cap, at least 1."""
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     cap = gpu_cap_hz(root)
     return max(1.0, max(spec.gpu.freqs_hz) / max(cap, 1))
 
 
 def simulate(root: Path, network: str, batch: int) -> SimulatedRun:
     """One batch of ``network`` on the simulated board at ``root``, at its current GPU cap."""
-    spec = get_board(board_name(root))
+    spec = spec_at(root)
     hz = gpu_cap_hz(root)
     latency = latency_s(network, batch, hz, spec)
     return SimulatedRun(

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.sim import sysfs
-from edge_agent.sim.boards import get_board
-from edge_agent.sim.marker import board_name
 from edge_agent.sim.rails import write_rail
+from edge_agent.sim.releases import spec_at
 from edge_agent.sim.spec import BoardSpec, PowerParams
 
 logger = logging.getLogger(__name__)
@@ -240,8 +239,11 @@ class PowerModel:
                 continue
             # A crude steady state: about 6 C per watt of the part above the idle temperature.
             temp_mc = zone.temp_mc + round(6.0 * parts[zone.heats_with])
+            # An idle (rail-gated) GPU leaves its sensor offline: -256 C.
+            if zone.offline_idle and parts[zone.heats_with] <= self.spec.power.gpu_idle_mw:
+                temp_mc = -256000
             sysfs.update_if_changed(zones / f"thermal_zone{index}/temp", f"{temp_mc}\n")
 
 
 def _spec_of(root: Path) -> BoardSpec:
-    return get_board(board_name(root))
+    return spec_at(root)

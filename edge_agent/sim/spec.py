@@ -52,6 +52,7 @@ class GpuSpec:
     devfreq_dev: bool = False  # L4T 35+: <device>/devfreq_dev -> devfreq/<node>
     tpcs: int = 0  # TPC count; 0 = no tpc_pg_mask file
     fbp: bool = False  # has fbp_pg_mask (Orin)
+    gpcs: int = 1  # GPCs: tegrastats R36 prints one clock per GPC (GR3D_FREQ 0%@[305,305])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class ThermalZone:
     type: str
     temp_mc: int
     heats_with: str = ""  # "gpu" or "cpu": the power model warms it with that part
+    # Reads -256 C (an offline sensor) while its part idles (AGX Orin's gpu-thermal).
+    offline_idle: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +121,17 @@ class BoardSpec:
     conf_text: str
     rails: tuple[RailModel, ...]
     power: PowerParams
-    fan_warning: bool  # nvpmodel -q prints "NVPM WARN: fan mode is not set!"
+    fan_warning: bool  # the nvpmodel status file says "fmode:fanNull" (no fan mode set)
     fan_hwmon: int | None = None  # pwm-fan hwmon index (L4T 35+); None = /sys/devices/pwm-fan
+    # nvpmodel's fan mode (Xavier: "quiet"): -q prints "NV Fan Mode:<mode>" first. Orin and TX2
+    # print no fan line.
+    fan_mode: str = ""
+    # tegrastats: thermal zone types in the order it prints them (empty: zone order), and the
+    # engine tokens it prints before APE (``NVENC off NVDEC off ...``).
+    tegrastats_temps: tuple[str, ...] = ()
+    tegrastats_engines: str = ""
+    tegrastats_rails: tuple[str, ...] = ()  # the rails it prints (empty: every rail)
+    machine: str = ""  # /sys/devices/soc0/machine (jetson_clocks' "Machine:"); empty: the model
 
     @property
     def cpu_count(self) -> int:

@@ -17,13 +17,15 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.hardware.nvpmodel import parse_conf
 from edge_agent.sim import rails, sysfs
-from edge_agent.sim.boards import BoardSpec, get_board
-from edge_agent.sim.marker import MARKER, board_name
+from edge_agent.sim.boards import BoardSpec
+from edge_agent.sim.marker import MARKER
 from edge_agent.sim.nvpmodel_cli import apply_mode, status_text
 from edge_agent.sim.power_model import rail_powers_mw, rail_readings, read_state
+from edge_agent.sim.releases import get_spec, release_of, spec_at
 from edge_agent.sim.sysfs import board_path, link, put
 
 RO, RW = 0o444, 0o644
+OFFLINE_MC = -256000  # what an offline thermal sensor reads
 SOC_IDS = {"tegra186": 24, "tegra194": 25, "tegra234": 35}
 DEVFREQ_GOVERNORS = "wmark_active nvhost_podgov userspace performance simple_ondemand"
 GOVERNORS = "interactive conservative ondemand userspace powersave performance schedutil"
@@ -54,7 +56,7 @@ class SimBoard:
     @classmethod
     def load(cls, root: Path) -> SimBoard:
         """Reopen a tree written by :func:`create_board`."""
-        return cls(Path(root), get_board(board_name(Path(root))))
+        return cls(Path(root), spec_at(Path(root)))
 
     @property
     def name(self) -> str:
@@ -67,6 +69,10 @@ class SimBoard:
     @property
     def jetson_clocks(self) -> Path:
         return self.root / "usr/bin/jetson_clocks"
+
+    @property
+    def tegrastats(self) -> Path:
+        return self.root / "usr/bin/tegrastats"
 
     @property
     def devfreq_dir(self) -> Path:
@@ -104,14 +110,15 @@ class SimBoard:
         sysfs.write_atomic(zone, f"{temp_mc}\n", RO)
 
 
-def create_board(board: str, dest: Path) -> SimBoard:
-    """Write the tree of ``board`` under ``dest``, started in the conf's default mode.
+def create_board(board: str, dest: Path, release: str | None = None) -> SimBoard:
+    """Write the tree of ``board`` (in ``release``, default: the board's default release)
+    under ``dest``, started in the conf's default mode.
 
     Raises:
-        KeyError: unknown board (the message lists the valid ones).
+        KeyError: unknown board or release (the message lists the valid ones).
         FileExistsError: ``dest`` already holds a board tree.
     """
-    spec = get_board(board)
+    spec = get_spec(board, release)
     root = Path(dest).absolute()
     if (root / MARKER).exists() or (root / "sys").exists():
         raise FileExistsError(f"{root} already holds a board tree")
@@ -139,6 +146,7 @@ def _describe(spec: BoardSpec) -> dict[str, object]:
     release, major, minor = spec.l4t
     return {
         "board": spec.name,
+        "release": release_of(spec),
         "model": spec.model,
         "l4t": f"R{release}.{major}.{minor}",
         "rails": list(spec.rail_names),
@@ -157,7 +165,7 @@ def _identity(root: Path, spec: BoardSpec) -> None:
     put(root / "etc/nv_tegra_release", spec.nv_tegra_release, RW)
     soc = root / "sys/devices/soc0"
     put(soc / "family", "Tegra\n", RO)
-    put(soc / "machine", spec.model + "\n", RO)
+    put(soc / "machine", (spec.machine or spec.model) + "\n", RO)
     put(soc / "soc_id", f"{SOC_IDS[spec.soc_family]}\n", RO)
     put(soc / "revision", "A01\n", RO)
 
@@ -259,7 +267,7 @@ def _thermal(root: Path, spec: BoardSpec) -> None:
     for index, zone in enumerate(spec.thermal):
         real = root / f"sys/devices/virtual/thermal/thermal_zone{index}"
         put(real / "type", zone.type + "\n", RO)
-        put(real / "temp", f"{zone.temp_mc}\n", RO)
+        put(real / "temp", f"{OFFLINE_MC if zone.offline_idle else zone.temp_mc}\n", RO)
         put(real / "mode", "enabled\n", RW)
         put(real / "policy", "step_wise\n", RW)
         link(root / f"sys/class/thermal/thermal_zone{index}", real)
@@ -280,6 +288,7 @@ def _nvpmodel(root: Path, spec: BoardSpec) -> None:
     for rel, tool, module in (
         ("usr/sbin/nvpmodel", "nvpmodel", "nvpmodel_cli"),
         ("usr/bin/jetson_clocks", "jetson_clocks", "jetson_clocks_cli"),
+        ("usr/bin/tegrastats", "tegrastats", "tegrastats_cli"),
     ):
         script = _SCRIPT.format(
             python=sys.executable, tool=tool, module=module, package_parent=package_parent
@@ -289,7 +298,6 @@ def _nvpmodel(root: Path, spec: BoardSpec) -> None:
 
 def _boot(root: Path, spec: BoardSpec) -> None:
     """Bring the board up as nvpmodel.service would: default mode applied, rails settled."""
-
     conf = parse_conf(spec.conf_text)
     apply_mode(root, spec, conf, conf.default_mode)
     put(root / "var/lib/nvpmodel/status", status_text(spec, conf.default_id), RW)

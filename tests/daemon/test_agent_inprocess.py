@@ -370,13 +370,14 @@ def _gpu_max_hz(root: Path) -> int:
 
 
 def test_restore_on_exit_puts_the_clocks_back(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
-    config = _config(tmp_path, mosquitto, profile={"initial": "maxp", "restore_on_exit": True})
+    # The board boots in 25W (maxp); 15w switches live and lowers the GPU cap.
+    config = _config(tmp_path, mosquitto, profile={"initial": "15w", "restore_on_exit": True})
     before = _gpu_max_hz(config.root)
     agent = Agent(config, hooks=PipelineHooks())
     agent.start()
     try:
         _wait_results(agent, 2)
-        assert agent.parts.current_profile() == "maxp"
+        assert agent.parts.current_profile() == "15w"
         during = _gpu_max_hz(config.root)
         assert during != before
     finally:
@@ -394,7 +395,7 @@ def test_live_view_renders_the_running_agent(tmp_path: Path, agent_factory: Any)
 
     from edge_agent.agent.live_view import LiveView
 
-    agent: Agent = agent_factory(profile={"initial": "maxq"})
+    agent: Agent = agent_factory(profile={"initial": "maxq", "allow_reboot": True})
     agent.start()
     _wait_results(agent, 5)
     assert agent.parts.reporter is not None

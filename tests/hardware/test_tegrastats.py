@@ -113,3 +113,22 @@ def test_engine_freq_not_parsed(text: str) -> None:
 def test_unrecognised_line(line: str) -> None:
     with pytest.raises(CommandError, match="unrecognised"):
         parse_line(line)
+
+
+def test_agx_xavier_cpu_rail_is_kept() -> None:
+    stats = parse_line("RAM 1/2MB CPU [1%@1190,off] GPU 0/0 CPU 618/618 SOC 1394/1394 CV 0/0")
+    assert stats.rails == {"GPU": (0, 0), "CPU": (618, 618), "SOC": (1394, 1394), "CV": (0, 0)}
+    assert stats.cpus == (CpuLoad(1, 1190), None)
+
+
+def test_r39_two_value_temperatures() -> None:
+    stats = parse_line("RAM 1/2MB cpu@45.812C/45.812C tj@-256C/-256C VDD_IN 3582mW/3582mW/3582mW")
+    assert stats.temps_c == {"cpu": 45.812, "tj": None}
+    assert stats.rails == {"VDD_IN": (3582, 3582)}
+
+
+def test_gpu_load_without_a_clock() -> None:
+    stats = parse_line("RAM 1/2MB GR3D_FREQ 0% cpu@40C")
+    assert stats.gr3d == EngineFreq(0, ())
+    assert stats.gr3d is not None
+    assert stats.gr3d.mhz is None

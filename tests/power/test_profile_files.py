@@ -149,6 +149,40 @@ def test_matching_by_compatible_model_and_conf_variant() -> None:
     assert select_board_file(files, model="", compatible=nano, conf_modes=None)[1].board == (
         "jetson-orin-nano"
     )
+    # The 3-mode super conf (no 7W) still finds the super file.
+    three = {"15W", "25W", "MAXN_SUPER"}
+    found = select_board_file(files, model="Orin Nano", compatible=nano, conf_modes=three)
+    assert found[1].board == "jetson-orin-nano-super"
+    nx = ("nvidia,p3768-0000+p3767-0000", "nvidia,p3767-0000", "nvidia,tegra234")
+    for modes, board in (
+        ({"MAXN", "10W", "15W", "25W"}, "jetson-orin-nx"),
+        ({"MAXN_SUPER", "10W", "15W", "25W", "40W"}, "jetson-orin-nx-super"),
+    ):
+        assert select_board_file(files, model="", compatible=nx, conf_modes=modes)[1].board == board
+
+
+def test_fallback_replaces_a_mode_the_conf_lacks() -> None:
+    source, parsed = next(
+        (s, f) for s, f in load_profile_files() if f.board == "jetson-orin-nano-super"
+    )
+    full = {
+        p.name: p for p in resolve_profiles(source, parsed, {}, {"15W", "25W", "MAXN_SUPER", "7W"})
+    }
+    assert full["maxq"].nvpmodel_mode == "7W"
+    three = {p.name: p for p in resolve_profiles(source, parsed, {}, {"15W", "25W", "MAXN_SUPER"})}
+    assert three["maxq"].nvpmodel_mode == "15W"
+    assert three["maxq"].clocks == parsed.profiles["15w"].clocks
+    assert three["maxq"].description.endswith("(this conf has no 7W mode: maxq is 15w)")
+
+
+@pytest.mark.parametrize(
+    ("fallback", "message"),
+    [("nope", "fallback 'nope' is not another profile"), ("maxq", "is not another profile")],
+)
+def test_bad_fallback_is_rejected(fallback: str, message: str) -> None:
+    text = GOOD.replace("    nvpmodel: LOW\n", f"    nvpmodel: LOW\n    fallback: {fallback}\n")
+    with pytest.raises(ConfigError, match=message):
+        parse_profile_file(text, "t.yaml")
 
 
 def test_unmatched_board_names_model_and_compatible() -> None:

@@ -42,7 +42,7 @@ def test_store_pin_restore_round_trip(tx2: SimBoard) -> None:
     assert run_tool(tx2, "jetson_clocks") == (0, "")
     assert _jtop_says_on(tx2)
     assert _read(tx2, f"{TX2_GPU}/min_freq") == "1122000000"
-    assert _read(tx2, "sys/devices/system/cpu/cpu0/cpufreq/scaling_min_freq") == "2000000"
+    assert _read(tx2, "sys/devices/system/cpu/cpu0/cpufreq/scaling_min_freq") == "2035200"
     assert _read(tx2, "sys/devices/17000000.gp10b/railgate_enable") == "0"
     assert _read(tx2, "sys/devices/system/cpu/cpu0/cpuidle/state1/disable") == "1"
     assert _read(tx2, "sys/kernel/debug/bpmp/debug/clk/emc/rate") == "1600000000"
@@ -78,12 +78,13 @@ def test_show_tx2_format(tx2: SimBoard) -> None:
     lines = out.splitlines()
     assert code == 0
     assert lines[:3] == [
-        "SOC family:tegra186  Machine:NVIDIA Jetson TX2",
+        "SOC family:tegra186  Machine:quill",
         "Online CPUs: 0,3-5",
         "CPU Cluster Switching: Disabled",
     ]
-    assert lines[3].startswith("cpu0: Online=1 Governor=schedutil MinFreq=345600 MaxFreq=1200000 ")
-    assert lines[3].endswith("IdleStates: C1=1 c7=1")
+    # MAXQ's 1200000 kHz, rounded to the table.
+    assert lines[3].startswith("cpu0: Online=1 Governor=schedutil MinFreq=345600 MaxFreq=1267200 ")
+    assert lines[3].endswith("IdleStates: C1=1 c7=1 ")  # real lines end in a space
     assert "GPU MinFreq=114750000 MaxFreq=854250000 CurrentFreq=114750000" in lines
     assert "EMC MinFreq=40800000 MaxFreq=1331200000 CurrentFreq=1331200000 FreqOverride=0" in lines
     assert lines[-2:] == ["Fan: speed=0", "NV Power Mode: MAXQ"]
@@ -91,14 +92,14 @@ def test_show_tx2_format(tx2: SimBoard) -> None:
 
 def test_show_orin_nano_format_after_pinning(orin_nano: SimBoard) -> None:
     assert jetson_clocks_cli.main([], orin_nano.root) == 0
-    # 1510400 kHz is not a table entry: cpufreq runs at the first entry above the pinned min.
+    # The default mode is 25W (CPU cap 1344000 kHz, a table entry).
     lines = jetson_clocks_cli.show(orin_nano.root, orin_nano.spec)
     assert lines[1] == "Online CPUs: 0-5"
     assert lines[2] == (
-        "cpu0:  Online=1 Governor=schedutil MinFreq=1510400 MaxFreq=1510400 "
-        "CurrentFreq=1574400 IdleStates: WFI=0 c7=0"
+        "cpu0:  Online=1 Governor=schedutil MinFreq=1344000 MaxFreq=1344000 "
+        "CurrentFreq=1344000 IdleStates: WFI=0 c7=0 "
     )
-    assert "GPU MinFreq=624750000 MaxFreq=624750000 CurrentFreq=624750000" in lines
+    assert "GPU MinFreq=918000000 MaxFreq=918000000 CurrentFreq=918000000" in lines
     assert "Active GPU TPCs: 4" in lines
-    assert "EMC MinFreq=204000000 MaxFreq=2133000000 CurrentFreq=2133000000 FreqOverride=1" in lines
-    assert lines[-2:] == ["FAN Dynamic Speed Control=kernel hwmon0_pwm1=88", "NV Power Mode: 15W"]
+    assert "EMC MinFreq=204000000 MaxFreq=3199000000 CurrentFreq=3199000000 FreqOverride=1" in lines
+    assert lines[-2:] == ["FAN Dynamic Speed Control=kernel hwmon0_pwm1=88", "NV Power Mode: 25W"]

@@ -33,7 +33,7 @@ def test_tx2_mode_1_is_max_q(tx2: SimBoard) -> None:
     assert (code, out) == (0, "")
     assert _read(tx2, f"{TX2_GPU}/max_freq") == "854250000"
     for cpu in (0, 3, 4, 5):
-        assert _read(tx2, f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_max_freq") == "1200000"
+        assert _read(tx2, f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_max_freq") == "1267200"
     assert _read(tx2, "sys/devices/system/cpu/cpu1/online") == "0"
     assert _read(tx2, "sys/devices/system/cpu/cpu2/online") == "0"
     assert _read(tx2, "sys/kernel/nvpmodel_emc_cap/emc_iso_cap") == "1331200000"
@@ -73,16 +73,18 @@ def test_maxn_super_shows_int64_max_on_r36(orin_nano: SimBoard) -> None:
     assert (gpu.real_value, gpu.conf_value) == ("1020000000", "9223372036854775807")
 
 
-def test_query_prints_fan_warning_on_orin(agx_orin: SimBoard) -> None:
+def test_query_prints_no_fan_line_on_orin(agx_orin: SimBoard) -> None:
     code, out = run_tool(agx_orin, "nvpmodel", "-q")
     assert code == 0
-    assert out.splitlines() == ["NVPM WARN: fan mode is not set!", "NV Power Mode: MODE_30W", "2"]
+    assert out.splitlines() == ["NV Power Mode: MODE_30W", "2"]
+
+
+def test_query_prints_the_fan_mode_on_xavier(xavier_nx: SimBoard) -> None:
+    code, out = run_tool(xavier_nx, "nvpmodel", "-q")
+    assert code == 0
+    assert out.splitlines() == ["NV Fan Mode:quiet", "NV Power Mode: MODE_15W_6CORE", "2"]
     query = parse_query(out)
-    assert (query.name, query.id, query.warnings) == (
-        "MODE_30W",
-        2,
-        ("NVPM WARN: fan mode is not set!",),
-    )
+    assert (query.name, query.id, query.warnings) == ("MODE_15W_6CORE", 2, ("NV Fan Mode:quiet",))
 
 
 def test_parse_verbose_dump(tx2: SimBoard) -> None:
@@ -122,7 +124,7 @@ def test_agx_orin_confirmed_reboot_applies_and_counts(agx_orin: SimBoard) -> Non
     assert agx_orin.reboot_count == 1
     assert _read(agx_orin, "sys/devices/gpu.0/tpc_pg_mask") == "248"
     assert _read(agx_orin, "sys/devices/17000000.ga10b/devfreq/17000000.ga10b/max_freq") == (
-        "420750000"
+        "408000000"
     )
     assert _read(agx_orin, "sys/devices/system/cpu/online") == "0-3"
     assert parse_status(_read(agx_orin, "var/lib/nvpmodel/status")) == 1
@@ -197,7 +199,8 @@ def test_f_alone_reapplies_the_stored_mode(tx2: SimBoard) -> None:
 def test_in_process_main_and_rounding(tx2: SimBoard, capsys: pytest.CaptureFixture[str]) -> None:
     assert nvpmodel_cli.main(["-m", "2"], tx2.root) == 0
     assert _read(tx2, f"{TX2_GPU}/max_freq") == "1122000000"  # 1120000000 rounded
-    assert _read(tx2, "sys/devices/system/cpu/cpu1/cpufreq/scaling_max_freq") == "1400000"
+    # 1400000 rounded
+    assert _read(tx2, "sys/devices/system/cpu/cpu1/cpufreq/scaling_max_freq") == "1420800"
     assert nvpmodel_cli.main(["-q"], tx2.root) == 0
     assert capsys.readouterr().out == "NV Power Mode: MAXP_CORE_ALL\n2\n"
 

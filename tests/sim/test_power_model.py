@@ -144,6 +144,6 @@ def test_immutable_rail_file_is_reported_not_fatal(
 def test_read_state_sees_offline_cpus(tx2: SimBoard) -> None:
     _mode(tx2, 1)
     state = read_state(tx2.root, tx2.spec)
-    assert state.cpu == ((4, 345600, 1200000), (0, 345600, 2035200))
+    assert state.cpu == ((4, 345600, 1267200), (0, 345600, 2035200))
     assert state.gpu_max_hz == 854250000
     assert state.emc_hz == 1331200000

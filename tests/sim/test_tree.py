@@ -134,7 +134,7 @@ def test_tx2_cpus_clusters_and_thermal(tx2: SimBoard) -> None:
     a57 = root / "sys/devices/system/cpu/cpu3/cpufreq"
     assert a57.resolve() == (root / "sys/devices/system/cpu/cpufreq/policy0").resolve()
     assert _read(a57, "affected_cpus") == "0 3 4 5\n"
-    assert _read(a57, "scaling_max_freq") == "2000000\n"
+    assert _read(a57, "scaling_max_freq") == "2035200\n"  # the conf's 2000000, rounded
     assert _read(root, "sys/devices/system/cpu/cpu1/cpufreq/related_cpus") == "1 2\n"
     zones = {_read(z, "type").strip(): z for z in (root / "sys/class/thermal").iterdir()}
     assert len(zones) == 9
@@ -156,7 +156,8 @@ def test_orin_nano_policies_and_offline_cv_zones(orin_nano: SimBoard) -> None:
     }
     assert temps["cv0-thermal"] == temps["cv1-thermal"] == temps["cv2-thermal"] == -256000
     assert temps["gpu-thermal"] > 20000
-    assert _read(root, "sys/kernel/nvpmodel_clk_cap/emc") == "2133000000\n"
+    # The default mode is 25W (PM_CONFIG DEFAULT=1).
+    assert _read(root, "sys/kernel/nvpmodel_clk_cap/emc") == "3199000000\n"
     assert _read(root, "sys/devices/platform/gpu.0/tpc_pg_mask") == "240\n"
 
 
