@@ -332,7 +332,7 @@ def test_live_fallback_is_refused_when_a_cap_is_above_the_current_mode(
     assert out == ""
     assert "reboot required" in err
     assert "no live fallback inside MODE_30W" in err
-    assert "GPU cap max is above the mode's 624750000 Hz" in err
+    assert "GPU cap max is above the mode's 612000000 Hz" in err
     assert "cpu8 is offline in MODE_30W" in err
     assert tree_digest(sim.root) == before
 
