@@ -252,16 +252,37 @@ class TelemetryConfig(Section):
 
 
 class FleetConfig(Section):
-    """Fleet config pushes over MQTT."""
+    """Fleet config pushes over MQTT (``edge_agent.fleet``)."""
 
     enabled: bool = False
     group: str | None = None
+    groups: list[str] = Field(default_factory=list, description="More groups this device is in")
     signing_key_file: Path | None = None
+    trusted_keys: Path | None = Field(
+        default=None,
+        description="Folder of Ed25519 public keys, <key_id>.pub; unset accepts unsigned pushes",
+    )
+    health_window_s: float = Field(default=10.0, gt=0, le=3600)
+    health_min_results: int = Field(default=3, ge=0, le=1_000_000)
+    health_latency_factor: float = Field(
+        default=3.0, ge=1.0, le=1000.0, description="p95 latency may grow by at most this factor"
+    )
+    max_model_mb: float = Field(default=512.0, gt=0, le=100_000)
 
     @field_validator("group")
     @classmethod
     def _group_safe(cls, value: str | None) -> str | None:
         return None if value is None else topic_safe(value, "fleet group")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_safe(cls, value: list[str]) -> list[str]:
+        return [topic_safe(group, "fleet group") for group in value]
+
+    def member_groups(self) -> list[str]:
+        """Every group this device is in, ``group`` first, without repeats."""
+        out = [self.group] if self.group else []
+        return out + [g for g in self.groups if g not in out]
 
 
 def redact_uri(uri: str) -> str:
