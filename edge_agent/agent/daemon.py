@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from edge_agent import __version__
+from edge_agent.agent.fleet_apply import FleetApplier
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.parts import AgentParts
 from edge_agent.agent.result_stats import ResultStats, StatsSnapshot
@@ -30,6 +31,8 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, FieldError
+from edge_agent.fleet.health import HealthSample
+from edge_agent.fleet.store import FleetStore
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,18 @@ class Agent:
         self.boot_id = uuid.uuid4().hex[:12]
         self.stats = ResultStats(self.clock)
         self.first_result = threading.Event()
+        self._apply_lock = threading.Lock()
+        self.fleet: FleetApplier | None = None
+        if config.fleet.enabled:
+            self.fleet = FleetApplier(
+                config,
+                clock=self.clock,
+                apply=self.apply_config,
+                probe=self.health_sample,
+                store=FleetStore(config.resolved_state_dir),
+            )
+            config = self.fleet.startup_config()
+            self.config = config
         self.parts = AgentParts(
             config=config,
             clock=self.clock,
@@ -108,6 +123,8 @@ class Agent:
             notifier=self.notifier,
             stop=self.stop,
         )
+        if self.fleet is not None:
+            self.parts.before_connect = self.fleet.attach
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +137,8 @@ class Agent:
             self.parts.shutdown(flush_timeout_s=2.0)
             self.supervisor.uninstall()
             raise
+        if self.fleet is not None:
+            self.fleet.start()
 
     def run(
         self, duration_s: float | None = None, on_tick: Callable[[], None] | None = None
@@ -146,6 +165,9 @@ class Agent:
     def shutdown(self) -> None:
         """SIGTERM path: stop capture, finish batches, flush, publish stopped, restore DVFS."""
         self.notifier.stopping()
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet.join(timeout_s=30.0)
         self.parts.shutdown(flush_timeout_s=5.0)
         self.supervisor.uninstall()
         self.notifier.close()
@@ -155,6 +177,15 @@ class Agent:
 
     def snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot()
+
+    def health_sample(self, since_mono: float) -> HealthSample:
+        """The fleet health gate's view: results and p95 since ``since_mono``, cameras, deaths."""
+        results, p95 = self.stats.since(since_mono)
+        pipeline = self.parts.pipeline
+        cameras = {}
+        if pipeline is not None:
+            cameras = {name: cam["state"] for name, cam in pipeline.stats()["cameras"].items()}
+        return HealthSample(results, cameras, p95, len(self.supervisor.failures))
 
     # -- reload (SIGHUP; fleet pushes reuse apply_config) -----------------------------------
     def reload_from_file(self) -> ReloadOutcome:
@@ -167,35 +198,58 @@ class Agent:
         except ConfigError as err:
             logger.error("reload rejected, keeping the running config:\n%s", err)
             return ReloadOutcome("rejected", errors=tuple(str(e) for e in err.errors))
+        if self.fleet is not None:
+            # The fleet's committed documents stay on top of the new local file.
+            new = self.fleet.rebase(new)
         return self.apply_config(new)
 
     def apply_config(self, new: AgentConfig) -> ReloadOutcome:
         """Apply a validated config to the running agent, rolling back if it fails to start.
 
-        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt); other
-        sections need a restart and are reported as rejected.
+        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so
+        does ``profile.initial`` (a profile switch); other changes need a restart and are
+        reported as rejected. One apply runs at a time (SIGHUP and fleet pushes share this).
         """
-        changed = tuple(
-            name for name in RELOADABLE if getattr(new, name) != getattr(self.config, name)
-        )
+        with self._apply_lock:
+            return self._apply_config(new)
+
+    def _apply_config(self, new: AgentConfig) -> ReloadOutcome:
+        old = self.config
+        changed = tuple(name for name in RELOADABLE if getattr(new, name) != getattr(old, name))
+        profile = None
+        if new.profile != old.profile and new.profile == old.profile.model_copy(
+            update={"initial": new.profile.initial}
+        ):
+            profile = new.profile.initial
         frozen = [
             name
             for name in AgentConfig.model_fields
-            if name not in RELOADABLE and getattr(new, name) != getattr(self.config, name)
+            if name not in RELOADABLE
+            and getattr(new, name) != getattr(old, name)
+            and not (name == "profile" and profile is not None)
         ]
         if frozen:
             errors = tuple(f"{name}: changes need a restart" for name in frozen)
             logger.error("reload rejected: %s", "; ".join(errors))
             return ReloadOutcome("rejected", errors=errors)
-        if not changed:
+        if not changed and profile is None:
             return ReloadOutcome("unchanged")
-        old = self.config
-        try:
-            self.parts.replace_pipeline(new, self.hooks)
-        except EdgeAgentError as err:
-            logger.error("new config failed to start (%s); rolling back", err)
-            self.parts.replace_pipeline(old, self.hooks)
-            return ReloadOutcome("rolled_back", changed, (str(err),))
+        if changed:
+            try:
+                self.parts.replace_pipeline(new, self.hooks)
+            except EdgeAgentError as err:
+                logger.error("new config failed to start (%s); rolling back", err)
+                if self.parts.config is not old:
+                    self.parts.replace_pipeline(old, self.hooks)
+                return ReloadOutcome("rolled_back", changed, (str(err),))
+        if profile is not None:
+            answer = self.parts.apply_profile(profile)
+            if not answer.get("applied"):
+                if changed:
+                    self.parts.replace_pipeline(old, self.hooks)
+                error = f"profile {profile}: {answer.get('error')}"
+                return ReloadOutcome("rolled_back", (*changed, "profile"), (error,))
+            changed = (*changed, "profile")
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))
         return ReloadOutcome("applied", changed)
