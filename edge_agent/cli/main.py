@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.cli import bench, check_config, optimize, power, profile, run, sim
+from edge_agent.cli import bench, check_config, fleet, optimize, power, profile, run, sim
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 EXIT_OK = 0
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         sim,
         optimize,
         bench,
+        fleet,
     ):
         module.register(sub, common)
     return parser

@@ -5,39 +5,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_agent.agent.daemon import Agent
-from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.fleet.store import FleetState, FleetStore
 from edge_agent.pipeline.models import bundled_demo_model
 from tests.fakes.broker import MosquittoBroker
-from tests.fleet.fleet_helpers import Signer, StateWatcher, agent_config, encode, unique
+from tests.fleet.conftest import AgentFactory
+from tests.fleet.fleet_helpers import Signer, StateWatcher, encode, unique
 from tests.telemetry.mqtt_helpers import Subscriber
 
 pytestmark = pytest.mark.slow
-
-AgentFactory = Callable[..., Agent]
-
-
-@pytest.fixture
-def make_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[AgentFactory]:
-    agents: list[Agent] = []
-
-    def make(device: str, prefix: str, **fleet: Any) -> Agent:
-        agent = Agent(
-            agent_config(tmp_path, mosquitto, device, prefix, **fleet), hooks=PipelineHooks()
-        )
-        agents.append(agent)
-        return agent
-
-    yield make
-    for agent in agents:
-        agent.shutdown()
 
 
 def _results_after(agent: Agent, count: int, timeout_s: float = 20.0) -> None:
