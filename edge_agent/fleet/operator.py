@@ -154,7 +154,7 @@ class FleetOperator:
                 for device in wave:
                     self.publish(f"{self.prefix}/{device}/config/set", payload)
             sent = size
-            self._wait(result, devices[:sent], target, version, timeout_s, progress)
+            self.wait(devices[:sent], target, version, timeout_s, progress, result)
             result.waves_done += 1
             if sent < len(devices) and abort.should_abort(result.outcomes):
                 result.aborted = True
@@ -163,15 +163,17 @@ class FleetOperator:
             self.publish(f"{self.prefix}/fleet/{group}/config/set", payload)
         return result
 
-    def _wait(
+    def wait(
         self,
-        result: RolloutResult,
         devices: Sequence[str],
         target: str,
         version: int,
         timeout_s: float,
-        progress: Callable[[int, int], None] | None,
-    ) -> None:
+        progress: Callable[[int, int], None] | None = None,
+        result: RolloutResult | None = None,
+    ) -> RolloutResult:
+        """Wait until each device answered for ``version`` of ``target``, or the timeout."""
+        result = result if result is not None else RolloutResult()
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -191,6 +193,7 @@ class FleetOperator:
         for device in devices:
             if result.outcomes[device] == "pending":
                 result.outcomes[device] = "no_answer"
+        return result
 
     # -- paho callbacks --------------------------------------------------------------------
     def _on_connect(self, client: paho.Client, *_args: Any) -> None:
