@@ -11,17 +11,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
-
-from edge_agent.fleet.document import DocumentRejected, validate_document
-from edge_agent.fleet.operator import FleetOperator, RolloutResult
-from edge_agent.fleet.rollout import AbortRule, parse_percent, parse_waves
-from edge_agent.fleet.signing import generate_key, load_private_key, sign_document
+if TYPE_CHECKING:
+    from edge_agent.fleet.document import DocumentRejected
+    from edge_agent.fleet.operator import FleetOperator, RolloutResult
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -77,6 +71,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _read_doc(path: Path) -> dict[str, Any]:
+    import yaml
+
     text = path.read_text(encoding="utf-8")
     data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     if not isinstance(data, dict):
@@ -92,6 +88,8 @@ def _print_rejected(err: DocumentRejected) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from edge_agent.fleet.signing import generate_key
+
     try:
         private, public = generate_key(args.out, args.key_id)
     except ValueError as err:
@@ -105,6 +103,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
+    from edge_agent.fleet.document import DocumentRejected, validate_document
+    from edge_agent.fleet.signing import load_private_key, sign_document
+
     try:
         data = _read_doc(args.doc)
         validate_document({**data, "signature": None})
@@ -124,6 +125,8 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace, telemetry: bool = False) -> FleetOperator:
+    from edge_agent.fleet.operator import FleetOperator
+
     tls = None
     if args.ca_file or args.cert_file:
         tls = {"ca_certs": args.ca_file, "certfile": args.cert_file, "keyfile": args.key_file}
@@ -142,6 +145,12 @@ def _operator(args: argparse.Namespace, telemetry: bool = False) -> FleetOperato
 
 
 def _push(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from edge_agent.fleet.document import DocumentRejected, validate_document
+    from edge_agent.fleet.rollout import AbortRule, parse_percent, parse_waves
+
     try:
         doc = _read_doc(args.doc)
         parsed = validate_document(doc)
@@ -194,6 +203,9 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _print_rollout(result: RolloutResult, version: int, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     counts: dict[str, int] = {}
     for outcome in result.outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -228,6 +240,9 @@ def _print_rollout(result: RolloutResult, version: int, as_json: bool) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     try:
         with _operator(args, telemetry=True) as op:
             op.settle(args.wait)
