@@ -199,8 +199,9 @@ class Agent:
             logger.error("reload rejected, keeping the running config:\n%s", err)
             return ReloadOutcome("rejected", errors=tuple(str(e) for e in err.errors))
         if self.fleet is not None:
-            # The fleet's committed documents stay on top of the new local file.
-            new = self.fleet.rebase(new)
+            # The fleet's committed documents stay on top, behind the same health gate.
+            status, errors = self.fleet.reload_local(new)
+            return ReloadOutcome(status, errors=errors)
         return self.apply_config(new)
 
     def apply_config(self, new: AgentConfig) -> ReloadOutcome:

@@ -99,6 +99,7 @@ class FleetApplier:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: dict[str, tuple[dict[str, Any], FleetDocument]] = {}
+        self._one_apply = threading.Lock()  # the worker and a SIGHUP reload take turns
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._link: MqttLink | None = None
@@ -134,10 +135,36 @@ class FleetApplier:
             logger.warning("fleet: no trusted keys configured; unsigned documents are accepted")
         return self._merged_or_base(self.base)
 
-    def rebase(self, new_base: AgentConfig) -> AgentConfig:
-        """A re-read local config (SIGHUP) with the committed documents on top."""
-        self.base = new_base
-        return self._merged_or_base(new_base)
+    def reload_local(self, new_base: AgentConfig) -> tuple[str, tuple[str, ...]]:
+        """SIGHUP: the re-read local file, with the committed documents on top, applied
+        through the same switch and health gate as a push; ``(status, errors)``.
+
+        A failure keeps the previous local file as the base.
+        """
+        with self._one_apply:
+            old = self._merged_or_base(self.base)
+            sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+            try:
+                new, _ref = effective_config(
+                    new_base,
+                    sources,
+                    source_order(sources, self.device_id, self.groups),
+                    self.models_dir,
+                )
+            except DocumentRejected as err:
+                return "rejected", err.errors
+            switched_from = self.clock.monotonic()
+            before = self.probe(switched_from - self.cfg.health_window_s)
+            outcome = self.apply(new)
+            if outcome.status != "applied":
+                return outcome.status, outcome.errors
+            verdict = self._health_gate(before, self.clock.monotonic())
+            if not verdict.ok:
+                logger.error("reload failed the health gate (%s); rolling back", verdict.reason)
+                self.apply(old)
+                return "rolled_back", (verdict.reason,)
+            self.base = new_base
+            return "applied", ()
 
     def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
         sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
@@ -246,7 +273,8 @@ class FleetApplier:
                     now_wall=self.clock.wall(),
                 )
             if verdict.action == "apply":
-                self._apply(data, doc)
+                with self._one_apply:
+                    self._apply(data, doc)
 
     def _apply(self, data: dict[str, Any], doc: FleetDocument) -> None:
         key_id = data.get("key_id") if isinstance(data.get("key_id"), str) else None
