@@ -125,6 +125,7 @@ class Agent:
         )
         if self.fleet is not None:
             self.parts.before_connect = self.fleet.attach
+            self.parts.config_version = self.fleet.running_versions
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:

@@ -177,6 +177,10 @@ class FleetApplier:
             return base
         return config
 
+    def running_versions(self) -> dict[str, int]:
+        """The committed version per source (telemetry carries it)."""
+        return dict(self.state.ledger.committed)
+
     def attach(self, link: MqttLink, topics: Topics) -> None:
         """Subscribe (before the link connects) and publish the last report, retained."""
         self._link, self._topics = link, topics

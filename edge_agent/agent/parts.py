@@ -98,6 +98,7 @@ class AgentParts:
         self._dropped_results = 0
         # Called with the link before it connects, so fleet subscriptions precede `online`.
         self.before_connect: Callable[[MqttLink, Topics], None] | None = None
+        self.config_version: Callable[[], dict[str, int] | None] = lambda: None
 
     # -- start -----------------------------------------------------------------------------
     def start(self, hooks: PipelineHooks) -> None:
@@ -401,6 +402,7 @@ class AgentParts:
             profile=self.current_profile,
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
+            config_version=lambda: self.config_version(),
         )
 
     def _on_report(self, _payload: dict[str, Any]) -> None:

@@ -148,6 +148,7 @@ def telemetry_payload(
     results: int | None = None,
     profile_error: str | None = None,
     engine: Mapping[str, Any] | None = None,
+    config_version: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """One telemetry message.
 
@@ -179,6 +180,7 @@ def telemetry_payload(
         profile_error: why the last profile change failed, if it did.
         engine: ``{"provider", "state", "state_elapsed_s"}``; ``building_engine`` with its
             elapsed time while TensorRT builds, so a long build never looks like a hang.
+        config_version: the committed fleet config version per source, when fleet is on.
     """
     p50, p95, p99 = latency_ms if latency_ms is not None else (None, None, None)
     doc: dict[str, Any] = {
@@ -213,6 +215,7 @@ def telemetry_payload(
         "results": results,
         "profile_error": profile_error,
         "engine": None if engine is None else dict(engine),
+        "config_version": None if config_version is None else dict(config_version),
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     return doc

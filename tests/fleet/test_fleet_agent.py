@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from edge_agent.agent.daemon import Agent
 from edge_agent.fleet.store import FleetState, FleetStore
 from edge_agent.pipeline.models import bundled_demo_model
+from edge_agent.telemetry.payloads import load_schema
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.conftest import AgentFactory
 from tests.fleet.fleet_helpers import Signer, StateWatcher, encode, unique
@@ -28,6 +30,17 @@ def _results_after(agent: Agent, count: int, timeout_s: float = 20.0) -> None:
             return
         agent.stop.wait(0.05)
     raise AssertionError(f"fewer than {count} results in {timeout_s} s")
+
+
+def _next_telemetry(agent: Agent) -> dict[str, Any]:
+    assert agent.parts.reporter is not None
+    previous = agent.parts.reporter.last_telemetry
+    for _ in range(200):
+        last = agent.parts.reporter.last_telemetry
+        if last is not None and last is not previous:
+            return last
+        agent.stop.wait(0.05)
+    raise AssertionError("no telemetry within 10 s")
 
 
 def test_signed_push_is_applied_and_bad_ones_are_refused(
@@ -55,6 +68,9 @@ def test_signed_push_is_applied_and_bad_ones_are_refused(
         assert agent.config.batching.max_batch == 4
         saved = FleetStore(tmp_path / "state").load()
         assert saved.last_good[f"group:{group}"]["version"] == 2
+        telemetry = _next_telemetry(agent)
+        assert telemetry["config_version"] == {f"group:{group}": 2}
+        jsonschema.validate(telemetry, load_schema("telemetry"))
 
         def refused(doc: dict[str, Any], version: int | None, status: str) -> dict[str, Any]:
             states.publish(device_topic, encode(doc))
