@@ -99,7 +99,7 @@ def test_signed_push_is_applied_and_bad_ones_are_refused(
     assert not agent.supervisor.failures
 
 
-def test_a_model_push_switches_live_and_a_wrong_sha256_is_refused(
+def test_a_model_push_switches_live_and_bad_models_are_refused(
     tmp_path: Path, mosquitto: MosquittoBroker, make_agent: AgentFactory
 ) -> None:
     prefix, device = unique("fl"), unique("box")
@@ -121,11 +121,20 @@ def test_a_model_push_switches_live_and_a_wrong_sha256_is_refused(
         )
         report = states.wait_for(1, ["rejected"])
         assert report["errors"] == ["sections.model.sha256: does not match the model file"]
+        corrupt = tmp_path / "corrupt.onnx"
+        corrupt.write_bytes(b"not an onnx model")
+        digest = hashlib.sha256(corrupt.read_bytes()).hexdigest()
+        broken = {"path": str(corrupt), "sha256": digest}
+        states.publish(
+            topic, encode({"version": 2, "target": target, "sections": {"model": broken}})
+        )
+        assert "corrupt.onnx" in states.wait_for(2, ["rolled_back"])["reason"]
+        assert agent.config.model.path is None, "the old model keeps running"
         right = {"path": str(model), "sha256": sha, "name": "pushed-digits"}
         states.publish(
-            topic, encode({"version": 2, "target": target, "sections": {"model": right}})
+            topic, encode({"version": 3, "target": target, "sections": {"model": right}})
         )
-        applied = states.wait_for(2, ["applied"])
+        applied = states.wait_for(3, ["applied"])
         assert agent.parts.pipeline is not None
         assert agent.parts.pipeline.engine_info()["model"] == "pushed-digits"
         _results_after(agent, 5)
