@@ -17,6 +17,7 @@ plus its sha256, never sent inline.
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -178,13 +179,23 @@ def load_bounded(raw: bytes) -> Any:
         raise DocumentRejected(f"document is not UTF-8 (bad byte at offset {err.start})") from err
     _check_depth(text)
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
     except (json.JSONDecodeError, RecursionError) as err:
         raise DocumentRejected(f"document is not valid JSON: {err}") from err
 
 
 def _no_constant(name: str) -> Any:
     raise DocumentRejected(f"document contains {name}, which is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which duplicate wins; a signed document must mean one thing.
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        counts = collections.Counter(key for key, _value in pairs)
+        dupes = sorted(key for key, n in counts.items() if n > 1)
+        raise DocumentRejected(f"document has duplicate keys: {', '.join(dupes)[:200]}")
+    return doc
 
 
 def _check_depth(text: str) -> None:

@@ -101,6 +101,7 @@ def test_model_is_a_reference_with_a_sha256(model: dict[str, Any], message: str)
         (b'{"version": NaN}', "NaN"),
         (b"{" + b" " * MAX_DOCUMENT_BYTES + b"}", "too large"),
         (b"not json", "not valid JSON"),
+        (b'{"version": 1, "target": "group:a", "target": "group:b"}', "duplicate keys: target"),
         (b"[1, 2]", "JSON object"),
     ],
 )
