@@ -184,6 +184,7 @@ class FleetApplier:
     def attach(self, link: MqttLink, topics: Topics) -> None:
         """Subscribe (before the link connects) and publish the last report, retained."""
         self._link, self._topics = link, topics
+        link.status_config_version = self.running_versions
         link.subscribe(topics.config_set(), self.on_message)
         for group in self.groups:
             link.subscribe(topics.fleet_config_set(group), self.on_message)
@@ -376,6 +377,8 @@ class FleetApplier:
         log = logger.info if status == "applied" else logger.error
         log("fleet: version %d from %s %s %s", doc.version, doc.target, status, reason)
         self._publish(self.state.report)
+        if status == "applied" and self._link is not None:
+            self._link.publish_status()
 
     # -- reports ---------------------------------------------------------------------------
     def _report(

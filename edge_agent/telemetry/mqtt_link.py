@@ -23,7 +23,7 @@ import logging
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -93,6 +93,8 @@ class MqttLink:
         self._retained: dict[str, bytes] = {}
         self._ack_listeners: list[AckListener] = []
         self._conn_listeners: list[ConnectionListener] = []
+        # Extra status content (the fleet's running config versions), read at each publish.
+        self.status_config_version: Callable[[], Mapping[str, int] | None] = lambda: None
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -266,7 +268,18 @@ class MqttLink:
         self._conn_listeners.append(listener)
 
     def _status_bytes(self, state: StatusState) -> bytes:
-        return encode(status_payload(state, self.clock.wall(), self.version, self.boot_id))
+        return encode(
+            status_payload(
+                state, self.clock.wall(), self.version, self.boot_id, self.status_config_version()
+            )
+        )
+
+    def publish_status(self) -> None:
+        """Re-publish the retained ``online`` status now (its content changed)."""
+        if self._connected.is_set():
+            self._client.publish(
+                self.topics.status(), self._status_bytes("online"), qos=1, retain=True
+            )
 
     # -- paho callbacks (network thread) ---------------------------------------------------
 

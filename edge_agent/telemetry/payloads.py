@@ -43,15 +43,27 @@ def load_schema(kind: str) -> dict[str, Any]:
     return schema
 
 
-def status_payload(state: StatusState, ts: float, version: str, boot_id: str) -> dict[str, Any]:
-    """Availability on the retained status topic (also the Will with ``offline``)."""
-    return {
+def status_payload(
+    state: StatusState,
+    ts: float,
+    version: str,
+    boot_id: str,
+    config_version: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Availability on the retained status topic (also the Will with ``offline``).
+
+    ``config_version``: the committed fleet config version per source, when fleet is on.
+    """
+    doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "state": state,
         "ts": ts,
         "version": version,
         "boot_id": boot_id,
     }
+    if config_version is not None:
+        doc["config_version"] = dict(config_version)
+    return doc
 
 
 def result_payload(

@@ -71,6 +71,10 @@ def test_signed_push_is_applied_and_bad_ones_are_refused(
         telemetry = _next_telemetry(agent)
         assert telemetry["config_version"] == {f"group:{group}": 2}
         jsonschema.validate(telemetry, load_schema("telemetry"))
+        with Subscriber(mosquitto.host, mosquitto.port, f"{prefix}/{device}/status") as status:
+            online = status.next_json(f"{prefix}/{device}/status")  # the retained one
+        assert online["config_version"] == {f"group:{group}": 2}
+        jsonschema.validate(online, load_schema("status"))
 
         def refused(doc: dict[str, Any], version: int | None, status: str) -> dict[str, Any]:
             states.publish(device_topic, encode(doc))
