@@ -298,18 +298,18 @@ class MqttLink:
             return
         # The outbox replays what paho still holds from the last connection (see module doc).
         client.drop_out_messages()
-        client.publish(self.topics.status(), self._status_bytes("online"), qos=1, retain=True)
         with self._lock:
             retained = list(self._retained.items())
             subscriptions = [(f, qos) for f, (qos, _h) in self._subscriptions.items()]
             self._generation += 1
-        for topic, payload in retained:
-            client.publish(topic, payload, qos=1, retain=True)
-        with self._lock:
             self._pending_subs.clear()
             self._subscribed.set()
+        # Subscribe before announcing `online`: whoever reacts to `online` reaches a listener.
         if subscriptions:
             self._track_subscribe(client.subscribe(subscriptions))
+        client.publish(self.topics.status(), self._status_bytes("online"), qos=1, retain=True)
+        for topic, payload in retained:
+            client.publish(topic, payload, qos=1, retain=True)
         self._connected.set()
         self._set_state("connected", None)
         for listener in self._conn_listeners:
