@@ -38,8 +38,19 @@ def stage_model(ref: ModelRef, models_dir: Path, max_bytes: int, timeout_s: floa
             mismatch.
     """
     target = model_file(ref, models_dir)
-    if ref.url is not None and not (target.is_file() and sha256_of(target) == ref.sha256):
+    try:
+        fresh = target.is_file() and sha256_of(target) == ref.sha256
+    except OSError:
+        fresh = False
+    if ref.url is not None and not fresh:
         _download(ref.url, target, max_bytes, timeout_s)
+    try:
+        return _verified(ref, target)
+    except OSError as err:
+        raise DocumentRejected(f"model file unreadable: {err}") from err
+
+
+def _verified(ref: ModelRef, target: Path) -> Path:
     if not target.is_file():
         raise DocumentRejected(
             f"model file not found: {target}", ("sections.model.path: not found",)
@@ -56,13 +67,13 @@ def stage_model(ref: ModelRef, models_dir: Path, max_bytes: int, timeout_s: floa
 
 
 def _download(url: str, target: Path, max_bytes: int, timeout_s: float) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url)  # noqa: S310 - ModelRef allows only http(s)
-    if have:
-        request.add_header("Range", f"bytes={have}-")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url)  # noqa: S310 - ModelRef allows only http(s)
+        if have:
+            request.add_header("Range", f"bytes={have}-")
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             if have and response.status != 206:
                 have = 0  # the server ignored the Range: start over
@@ -76,10 +87,10 @@ def _download(url: str, target: Path, max_bytes: int, timeout_s: float) -> None:
                     if size > max_bytes:
                         raise DocumentRejected(f"model at {url} is larger than {max_bytes} bytes")
                     out.write(block)
+        part.replace(target)
     except DocumentRejected:
         part.unlink(missing_ok=True)
         raise
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise DocumentRejected(f"model download failed: {err}") from err
-    part.replace(target)
     logger.info("model fetched from %s into %s", url, target)

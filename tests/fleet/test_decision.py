@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.fleet.decision import Ledger, decide
-from edge_agent.fleet.document import FleetDocument
+from edge_agent.fleet.document import DocumentRejected, FleetDocument
+from edge_agent.fleet.signing import TrustedKeys, sign_document
+
+KEY = Ed25519PrivateKey.generate()
 
 NOW = 1_800_000_000.0
 versions = st.integers(min_value=1, max_value=1000)
@@ -74,3 +81,39 @@ def test_sources_are_ordered_independently() -> None:
     verdict = decide(_doc(5), ledger, device_id="box1", groups=["lobby"], now_wall=NOW)
     assert verdict.action == "stale"
     assert verdict.reason == "version 5 <= applied version 9"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+CHANGES: dict[str, Any] = {
+    "version": 6,
+    "target": "group:elsewhere",
+    "sections": {"batching": {"max_batch": 2}},
+    "expires": 3e9,
+    "key_id": "ops-2",
+}
+
+
+@given(
+    sections=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    field=st.sampled_from(sorted(CHANGES)),
+)
+@settings(max_examples=50, deadline=None)
+def test_any_change_to_a_signed_document_breaks_its_signature(
+    sections: dict[str, Any], field: str
+) -> None:
+    doc = {"version": 5, "target": "group:lobby", "sections": sections, "expires": 2e9}
+    signed = sign_document(doc, KEY, "ops")
+    # Both ids hold the same public key: only the signature over key_id tells them apart.
+    trust = TrustedKeys({"ops": KEY.public_key(), "ops-2": KEY.public_key()})
+    assert trust.verify(signed) == "ops"
+    assert trust.verify(dict(reversed(list(signed.items())))) == "ops", "key order is free"
+    changed = {**signed, field: CHANGES[field]}
+    assume(changed[field] != signed[field])
+    with pytest.raises(DocumentRejected, match="bad signature"):
+        trust.verify(changed)
