@@ -35,6 +35,7 @@ from edge_agent.fleet.document import (
 from edge_agent.fleet.health import HealthSample, HealthVerdict, judge
 from edge_agent.fleet.merge import MODELS_DIR, effective_config, source_order
 from edge_agent.fleet.model_fetch import stage_model
+from edge_agent.fleet.report import config_state
 from edge_agent.fleet.signing import TrustedKeys, load_trusted_keys
 from edge_agent.fleet.store import FleetState, FleetStore
 from edge_agent.telemetry.mqtt_link import MqttLink
@@ -381,34 +382,17 @@ class FleetApplier:
             self._link.publish_status()
 
     # -- reports ---------------------------------------------------------------------------
-    def _report(
-        self,
-        version: int | None,
-        status: str,
-        *,
-        reason: str = "",
-        errors: tuple[str, ...] = (),
-        key_id: str | None = None,
-        target: str | None = None,
-        health: dict[str, Any] | None = None,
-        timings: dict[str, float] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "schema": "config_state",
-            "ts": round(self.clock.wall(), 3),
-            "device": self.device_id,
-            "groups": list(self.groups),
-            "version": version,
-            "status": status,
-            "target": target,
-            "errors": list(errors),
-            "reason": reason,
-            "health": health or {},
-            "timings": timings or {},
-            "key_id": key_id,
-            "signed": self.trust.required,
-            "running": dict(self.state.ledger.committed),
-        }
+    def _report(self, version: int | None, status: str, **details: Any) -> dict[str, Any]:
+        return config_state(
+            ts=self.clock.wall(),
+            device=self.device_id,
+            groups=self.groups,
+            signed=self.trust.required,
+            running=self.state.ledger.committed,
+            version=version,
+            status=status,
+            **details,
+        )
 
     def _publish(self, report: dict[str, Any]) -> None:
         if self._link is not None and self._topics is not None:
