@@ -138,29 +138,36 @@ class FleetOperator:
     ) -> RolloutResult:
         """Publish ``doc`` wave by wave and wait for each wave's answers.
 
-        Each wave's devices get the document on their own ``config/set``; the last wave of a
-        group rollout also publishes it on the group's topic, for devices not seen yet.
+        Each wave's devices get the document retained on their own ``config/set``. In a group
+        rollout the last wave publishes it on the group's topic instead, which also reaches
+        devices not seen yet; the earlier waves' per-device copies are then cleared, so the
+        group topic alone holds it. An aborted rollout leaves them (those devices failed it
+        or hold it, and the rest never get it).
         """
         payload = json.dumps(doc, separators=(",", ":")).encode("utf-8")
         target, version = str(doc["target"]), int(doc["version"])
         result = RolloutResult({d: "pending" for d in devices})
         sizes = wave_sizes(waves, len(devices)) if devices else []
+        copies: list[str] = []
         sent = 0
         for size in sizes:
-            wave = list(devices[sent:size])
             if group is not None and size == len(devices):
                 self.publish(f"{self.prefix}/fleet/{group}/config/set", payload)
-            elif group is None or wave:
-                for device in wave:
+            else:
+                for device in devices[sent:size]:
                     self.publish(f"{self.prefix}/{device}/config/set", payload)
+                    copies.append(device)
             sent = size
             self.wait(devices[:sent], target, version, timeout_s, progress, result)
             result.waves_done += 1
             if sent < len(devices) and abort.should_abort(result.outcomes):
                 result.aborted = True
-                break
-        if group is not None and not devices:
-            self.publish(f"{self.prefix}/fleet/{group}/config/set", payload)
+                return result
+        if group is not None:
+            if not devices:
+                self.publish(f"{self.prefix}/fleet/{group}/config/set", payload)
+            for device in copies:
+                self.publish(f"{self.prefix}/{device}/config/set", b"")
         return result
 
     def wait(

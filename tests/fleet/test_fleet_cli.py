@@ -12,6 +12,7 @@ from edge_agent.fleet.signing import load_trusted_keys
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.conftest import AgentFactory
 from tests.fleet.fleet_helpers import StateWatcher, unique
+from tests.telemetry.mqtt_helpers import Subscriber
 
 
 def test_keygen_and_sign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,6 +37,20 @@ def _push(broker: MosquittoBroker, prefix: str, doc: Path, *extra: str) -> list[
         "fleet", "push", str(doc), "--host", broker.host, "--port", str(broker.port),
         "--prefix", prefix, "--json", "--timeout", "30", *extra,
     ]  # fmt: skip
+
+
+def _retained_documents(broker: MosquittoBroker, prefix: str) -> dict[str, int]:
+    """Every retained ``config/set`` document under ``prefix``: topic middle -> version."""
+    with Subscriber(broker.host, broker.port, f"{prefix}/#") as sub:
+        sub.publish(f"{prefix}/zz-marker", b"end")  # arrives after the retained ones
+        while sub.get()[0] != f"{prefix}/zz-marker":
+            pass
+    found: dict[str, int] = {}
+    for topic, payload, retain in sub.history:
+        if retain and topic.endswith("/config/set") and payload:
+            middle = topic.removeprefix(f"{prefix}/").removesuffix("/config/set")
+            found[middle] = json.loads(payload)["version"]
+    return found
 
 
 @pytest.mark.slow
@@ -81,12 +96,22 @@ def test_group_push_to_three_agents_and_an_aborted_wave_rollout(
             assert agent.config.cameras[0].uri == "synthetic://digits"
         assert agents[1].fleet is not None
         assert agents[1].fleet.state.ledger.committed == {f"group:{group}": 1}
+        # A rollout in waves that succeeds: v3 ends on the group topic alone.
+        doc.write_text(json.dumps({
+            "version": 3, "target": f"group:{group}", "sections": {"batching": {"max_batch": 4}},
+        }))  # fmt: skip
+        assert main(_push(mosquitto, prefix, doc, "--group", group, "--waves", "1,100%")) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["counts"] == {"applied": 3}
+        assert report["waves_done"] == 2
+        assert all(a.config.batching.max_batch == 4 for a in agents)
+        assert _retained_documents(mosquitto, prefix) == {f"fleet/{group}": 3}
         assert main(["fleet", "status", "--host", mosquitto.host, "--port", str(mosquitto.port),
                      "--prefix", prefix, "--json", "--wait", "1.5"]) == 0  # fmt: skip
         rows = {row["device"]: row for row in json.loads(capsys.readouterr().out)}
         assert sorted(rows) == devices
-        assert rows[devices[0]]["config_status"] == "rolled_back"
-        assert all(row["running"] == {f"group:{group}": 1} for row in rows.values())
+        assert rows[devices[0]]["config_status"] == "applied"
+        assert all(row["running"] == {f"group:{group}": 3} for row in rows.values())
         assert all(row["online"] == "online" for row in rows.values())
     finally:
         for watcher in watchers:
