@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+LATENCY_MIN_RESULTS = 20
+
 
 @dataclass(frozen=True)
 class HealthSample:
@@ -64,8 +66,12 @@ def judge(
     }
     if after.failures > before.failures:
         return HealthVerdict(False, True, "a component died after the switch", figures)
+    # A p95 over a handful of results is noise (the first batches after a switch, a busy
+    # neighbour): compare latency only with enough results on both sides.
     slow = (
-        before.latency_p95_ms is not None
+        before.results >= LATENCY_MIN_RESULTS
+        and after.results >= LATENCY_MIN_RESULTS
+        and before.latency_p95_ms is not None
         and after.latency_p95_ms is not None
         and after.latency_p95_ms > latency_factor * before.latency_p95_ms
     )

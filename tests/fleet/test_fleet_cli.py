@@ -75,8 +75,9 @@ def test_group_push_to_three_agents_and_an_aborted_wave_rollout(
             "sections": {"batching": {"max_batch": 2}},
         }))  # fmt: skip
         capsys.readouterr()
-        assert main(_push(mosquitto, prefix, doc, "--group", group)) == 0
+        code = main(_push(mosquitto, prefix, doc, "--group", group))
         report = json.loads(capsys.readouterr().out)
+        assert code == 0, report
         assert report["counts"] == {"applied": 3}
         assert sorted(report["devices"]) == devices
         assert all(a.config.batching.max_batch == 2 for a in agents)
@@ -100,8 +101,9 @@ def test_group_push_to_three_agents_and_an_aborted_wave_rollout(
         doc.write_text(json.dumps({
             "version": 3, "target": f"group:{group}", "sections": {"batching": {"max_batch": 4}},
         }))  # fmt: skip
-        assert main(_push(mosquitto, prefix, doc, "--group", group, "--waves", "1,100%")) == 0
+        code = main(_push(mosquitto, prefix, doc, "--group", group, "--waves", "1,100%"))
         report = json.loads(capsys.readouterr().out)
+        assert code == 0, report
         assert report["counts"] == {"applied": 3}
         assert report["waves_done"] == 2
         assert all(a.config.batching.max_batch == 4 for a in agents)
