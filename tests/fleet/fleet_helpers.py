@@ -83,6 +83,6 @@ def agent_config(
         "mqtt": {"host": broker.host, "port": broker.port, "topic_prefix": prefix},
         "telemetry": {"interval_s": 0.5},
         "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 50}],
-        "fleet": {"enabled": True, "health_window_s": 3.0, "health_min_results": 5, **fleet},
+        "fleet": {"enabled": True, "health_window_s": 5.0, "health_min_results": 5, **fleet},
     }
     return validate_config(data, env={})
