@@ -266,6 +266,12 @@ def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | Non
         )
     mqtt = mqtt.model_copy(update={"password_file": password_file, "tls": tls})
     profile = config.profile.model_copy(update={"profiles_dir": rel(config.profile.profiles_dir)})
+    fleet = config.fleet.model_copy(
+        update={
+            "trusted_keys": rel(config.fleet.trusted_keys),
+            "signing_key_file": rel(config.fleet.signing_key_file),
+        }
+    )
     return config.model_copy(
         update={
             "root": root,
@@ -273,6 +279,7 @@ def _resolve_paths(config: AgentConfig, env: Mapping[str, str], base: Path | Non
             "model": model,
             "mqtt": mqtt,
             "profile": profile,
+            "fleet": fleet,
         }
     )
 
@@ -289,6 +296,7 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
         ("mqtt.password_file", config.mqtt.password_file, False),
         ("profile.profiles_dir", config.profile.profiles_dir, True),
         ("fleet.signing_key_file", config.fleet.signing_key_file, False),
+        ("fleet.trusted_keys", config.fleet.trusted_keys, True),
     ]
     tls = config.mqtt.tls
     if tls is not None:

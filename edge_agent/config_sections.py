@@ -341,16 +341,42 @@ class TelemetryConfig(Section):
 
 
 class FleetConfig(Section):
-    """Fleet config pushes over MQTT."""
+    """Fleet config pushes over MQTT (``edge_agent.fleet``)."""
 
     enabled: bool = False
     group: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    groups: list[str] = Field(
+        default_factory=list, max_length=64, description="More groups this device is in"
+    )
     signing_key_file: FilePath | None = None
+    trusted_keys: FilePath | None = Field(
+        default=None,
+        description="Folder of Ed25519 public keys, <key_id>.pub; unset accepts unsigned pushes",
+    )
+    health_window_s: float = Field(default=10.0, gt=0, le=3600)
+    health_min_results: int = Field(default=3, ge=0, le=1_000_000)
+    health_latency_factor: float = Field(
+        default=3.0, ge=1.0, le=1000.0, description="p95 latency may grow by at most this factor"
+    )
+    max_model_mb: float = Field(default=512.0, gt=0, le=100_000)
 
     @field_validator("group")
     @classmethod
     def _group_safe(cls, value: str | None) -> str | None:
         return None if value is None else topic_safe(value, "fleet group")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_safe(cls, value: list[str]) -> list[str]:
+        for group in value:
+            if len(group) > MAX_NAME_CHARS:
+                raise ValueError(f"fleet group longer than {MAX_NAME_CHARS} characters")
+        return [topic_safe(group, "fleet group") for group in value]
+
+    def member_groups(self) -> list[str]:
+        """Every group this device is in, ``group`` first, without repeats."""
+        out = [self.group] if self.group else []
+        return out + [g for g in self.groups if g not in out]
 
 
 class MetricsConfig(Section):

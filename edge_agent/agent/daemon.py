@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from edge_agent import __version__
+from edge_agent.agent.fleet_apply import FleetApplier
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.live_apply import (
     DEFAULT_PROBATION_S,
@@ -37,6 +38,8 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, FieldError
+from edge_agent.fleet.health import HealthSample
+from edge_agent.fleet.store import FleetStore
 from edge_agent.hardware.state_files import prepare_state_dir
 from edge_agent.pipeline.opencv_log import follow_python_logging
 
@@ -113,6 +116,18 @@ class Agent:
         self._tmpdir_before: str | None = None
         self.stats = ResultStats(self.clock)
         self.first_result = threading.Event()
+        self._apply_lock = threading.Lock()
+        self.fleet: FleetApplier | None = None
+        if config.fleet.enabled:
+            self.fleet = FleetApplier(
+                config,
+                clock=self.clock,
+                apply=self.apply_config,
+                probe=self.health_sample,
+                store=FleetStore(config.resolved_state_dir),
+            )
+            config = self.fleet.startup_config()
+            self.config = config
         self.parts = AgentParts(
             config=config,
             clock=self.clock,
@@ -123,6 +138,9 @@ class Agent:
             notifier=self.notifier,
             stop=self.stop,
         )
+        if self.fleet is not None:
+            self.parts.before_connect = self.fleet.attach
+            self.parts.config_version = self.fleet.running_versions
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -138,6 +156,8 @@ class Agent:
             self.supervisor.uninstall()
             self._restore_tmpdir()
             raise
+        if self.fleet is not None:
+            self.fleet.start()
 
     def _restore_tmpdir(self) -> None:
         # The private TMPDIR is the process's while the agent runs; an in-process agent (tests,
@@ -173,6 +193,9 @@ class Agent:
     def shutdown(self, flush_timeout_s: float = 5.0) -> None:
         """SIGTERM path: stop capture, finish batches, flush, publish stopped, restore DVFS."""
         self.notifier.stopping()
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet.join(timeout_s=30.0)
         self.parts.shutdown(flush_timeout_s=flush_timeout_s)
         self.supervisor.uninstall()
         self._restore_tmpdir()
@@ -183,6 +206,15 @@ class Agent:
 
     def snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot()
+
+    def health_sample(self, since_mono: float) -> HealthSample:
+        """The fleet health gate's view: results and p95 since ``since_mono``, cameras, deaths."""
+        results, p95 = self.stats.since(since_mono)
+        pipeline = self.parts.pipeline
+        cameras = {}
+        if pipeline is not None:
+            cameras = {name: cam["state"] for name, cam in pipeline.stats()["cameras"].items()}
+        return HealthSample(results, cameras, p95, len(self.supervisor.failures))
 
     # -- reload (SIGHUP; fleet pushes reuse apply_config) -----------------------------------
     def reload_from_file(self) -> ReloadOutcome:
@@ -200,41 +232,65 @@ class Agent:
             # through, a running agent still must not die of an edited file.
             logger.error("reload rejected, keeping the running config: %r", err)
             return ReloadOutcome("rejected", errors=(repr(err),))
+        if self.fleet is not None:
+            # The fleet's committed documents stay on top, behind the same health gate.
+            status, errors = self.fleet.reload_local(new)
+            return ReloadOutcome(status, errors=errors)
         return self.apply_config(new)
 
     def apply_config(self, new: AgentConfig) -> ReloadOutcome:
         """Apply a validated config to the running agent, rolling back if it fails to start.
 
-        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt); other
-        sections need a restart and are reported as rejected.
+        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so
+        does ``profile.initial`` (a profile switch); other changes need a restart and are
+        reported as rejected. One apply runs at a time (SIGHUP and fleet pushes share this).
         """
-        changed = tuple(
-            name for name in RELOADABLE if getattr(new, name) != getattr(self.config, name)
-        )
+        with self._apply_lock:
+            return self._apply_config(new)
+
+    def _apply_config(self, new: AgentConfig) -> ReloadOutcome:
+        old = self.config
+        changed = tuple(name for name in RELOADABLE if getattr(new, name) != getattr(old, name))
+        profile = None
+        if new.profile != old.profile and new.profile == old.profile.model_copy(
+            update={"initial": new.profile.initial}
+        ):
+            profile = new.profile.initial
         frozen = [
             name
             for name in AgentConfig.model_fields
-            if name not in RELOADABLE and getattr(new, name) != getattr(self.config, name)
+            if name not in RELOADABLE
+            and getattr(new, name) != getattr(old, name)
+            and not (name == "profile" and profile is not None)
         ]
         if frozen:
             errors = tuple(f"{name}: changes need a restart" for name in frozen)
             logger.error("reload rejected: %s", "; ".join(errors))
             return ReloadOutcome("rejected", errors=errors)
-        if not changed:
+        if not changed and profile is None:
             return ReloadOutcome("unchanged")
-        old = self.config
-        try:
-            self.parts.replace_pipeline(new, self.hooks)
-            assert self.parts.pipeline is not None
-            failure = health_failure(
-                self.parts.pipeline, self.supervisor.probation, self.stop, self.probation_s
-            )
-        except START_FAILURES as err:
-            failure = str(err) or type(err).__name__
-        if failure is not None:
-            logger.error("new config failed (%s); rolling back to the running one", failure)
-            self.parts.replace_pipeline(old, self.hooks)
-            return ReloadOutcome("rolled_back", changed, (failure,))
+        if changed:
+            try:
+                self.parts.replace_pipeline(new, self.hooks)
+                assert self.parts.pipeline is not None
+                failure = health_failure(
+                    self.parts.pipeline, self.supervisor.probation, self.stop, self.probation_s
+                )
+            except START_FAILURES as err:
+                failure = str(err) or type(err).__name__
+            if failure is not None:
+                logger.error("new config failed (%s); rolling back to the running one", failure)
+                if self.parts.config is not old:
+                    self.parts.replace_pipeline(old, self.hooks)
+                return ReloadOutcome("rolled_back", changed, (failure,))
+        if profile is not None:
+            answer = self.parts.apply_profile(profile)
+            if not answer.get("applied"):
+                if changed:
+                    self.parts.replace_pipeline(old, self.hooks)
+                error = f"profile {profile}: {answer.get('error')}"
+                return ReloadOutcome("rolled_back", (*changed, "profile"), (error,))
+            changed = (*changed, "profile")
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))
         return ReloadOutcome("applied", changed)

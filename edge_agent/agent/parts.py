@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,9 @@ class AgentParts:
         self._dropped_results = 0
         self.nvpmodel_mode: str | None = None
         self.exporter = None if config.metrics is None else MetricsExporter(config.metrics, version)
+        # Called with the link before it connects, so fleet subscriptions precede `online`.
+        self.before_connect: Callable[[MqttLink, Topics], None] | None = None
+        self.config_version: Callable[[], dict[str, int] | None] = lambda: None
 
     # -- start -----------------------------------------------------------------------------
     def start(self, hooks: PipelineHooks) -> None:
@@ -225,6 +229,8 @@ class AgentParts:
                 model,
                 clock=self.clock,
             ).start()
+        if self.before_connect is not None:
+            self.before_connect(self.link, self.topics)
         self.link.start()
         self.publisher.start()
 
@@ -280,6 +286,13 @@ class AgentParts:
         if not self.first_result.is_set():
             self.first_result.set()
 
+    def apply_profile(self, name: str) -> dict[str, Any]:
+        """Switch the DVFS profile: ``{"profile", "applied", "error"}`` (fleet pushes, reload)."""
+        answer = self._apply_profile_command(name)
+        if answer.get("applied") and self.commands is not None:
+            self.commands.report(answer.get("profile"), None)
+        return answer
+
     def _apply_profile_command(self, name: str) -> dict[str, Any]:
         if self.profiles is None:
             return {"profile": None, "applied": False, "error": self.profile_error or "no profiles"}
@@ -330,18 +343,21 @@ class AgentParts:
 
     # -- reload ----------------------------------------------------------------------------
     def replace_pipeline(self, config: AgentConfig, hooks: PipelineHooks) -> None:
-        """Stop the running pipeline and start one from ``config``.
+        """Load and warm a pipeline from ``config`` while the old one runs, then switch.
 
         Raises:
-            EdgeAgentError: the new pipeline failed to start; nothing is running then, and the
-                caller restarts the previous config.
+            EdgeAgentError: the new pipeline failed to load (the old one still runs and
+                ``self.config`` is unchanged) or to start (nothing runs then, and the caller
+                restarts the previous config).
         """
+        self.hooks = hooks
+        staged = self._build_pipeline(config)
+        staged.load()  # model load and warm-up happen before the old pipeline stops
         if self.pipeline is not None:
             self.pipeline.stop()
             self.pipeline.join(timeout_s=10.0)
         self.config = config
-        self.hooks = hooks
-        self.pipeline = self._build_pipeline(config)
+        self.pipeline = staged
         self.pipeline.start()
         if self.reporter is not None:
             self.reporter.set_interval(config.telemetry.interval_s)
@@ -421,6 +437,7 @@ class AgentParts:
             profile=self.current_profile,
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
+            config_version=lambda: self.config_version(),
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,7 @@ class ReportInputs:
     profile: Callable[[], str | None]
     profile_error: str | None
     monitor_reason: str
+    config_version: Callable[[], Mapping[str, int] | None] = lambda: None
 
 
 logger = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class Reporter:
             results=snap.results,
             profile_error=inputs.profile_error,
             engine=_engine(pipeline),
+            config_version=inputs.config_version(),
         )
         self.last_telemetry = payload
         if inputs.publisher is not None:

@@ -64,6 +64,16 @@ class ResultStats:
                 self._labelled += 1
                 self._correct += int(correct)
 
+    def since(self, start_mono: float) -> tuple[int, float | None]:
+        """Results recorded at or after ``start_mono`` and their p95 latency (ms)."""
+        with self._lock:
+            recent = [
+                lat for t, lat in zip(self._times, self._latency, strict=True) if t >= start_mono
+            ]
+        if not recent:
+            return 0, None
+        return len(recent), round(float(np.percentile(np.array(recent), 95)), 3)
+
     def snapshot(self) -> StatsSnapshot:
         now = self._clock.monotonic()
         with self._lock:

@@ -20,6 +20,7 @@ from edge_agent.cli import (
     bench,
     check_config,
     clocks,
+    fleet,
     optimize,
     power,
     profile,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         optimize,
         bench,
         status,
+        fleet,
     ):
         module.register(sub, common)
     return parser

@@ -23,7 +23,7 @@ import logging
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -94,6 +94,8 @@ class MqttLink:
         self._retained: dict[str, bytes] = {}
         self._ack_listeners: list[AckListener] = []
         self._conn_listeners: list[ConnectionListener] = []
+        # Extra status content (the fleet's running config versions), read at each publish.
+        self.status_config_version: Callable[[], Mapping[str, int] | None] = lambda: None
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -270,7 +272,18 @@ class MqttLink:
         self._conn_listeners.append(listener)
 
     def _status_bytes(self, state: StatusState) -> bytes:
-        return encode(status_payload(state, self.clock.wall(), self.version, self.boot_id))
+        return encode(
+            status_payload(
+                state, self.clock.wall(), self.version, self.boot_id, self.status_config_version()
+            )
+        )
+
+    def publish_status(self) -> None:
+        """Re-publish the retained ``online`` status now (its content changed)."""
+        if self._connected.is_set():
+            self._client.publish(
+                self.topics.status(), self._status_bytes("online"), qos=1, retain=True
+            )
 
     # -- paho callbacks (network thread) ---------------------------------------------------
 
@@ -289,18 +302,18 @@ class MqttLink:
             return
         # The outbox replays what paho still holds from the last connection (see module doc).
         client.drop_out_messages()
-        client.publish(self.topics.status(), self._status_bytes("online"), qos=1, retain=True)
         with self._lock:
             retained = list(self._retained.items())
             subscriptions = [(f, qos) for f, (qos, _h) in self._subscriptions.items()]
             self._generation += 1
-        for topic, payload in retained:
-            client.publish(topic, payload, qos=1, retain=True)
-        with self._lock:
             self._pending_subs.clear()
             self._subscribed.set()
+        # Subscribe before announcing `online`: whoever reacts to `online` reaches a listener.
         if subscriptions:
             self._track_subscribe(client.subscribe(subscriptions))
+        client.publish(self.topics.status(), self._status_bytes("online"), qos=1, retain=True)
+        for topic, payload in retained:
+            client.publish(topic, payload, qos=1, retain=True)
         self._connected.set()
         self._set_state("connected", None)
         for listener in self._conn_listeners:

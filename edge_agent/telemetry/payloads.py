@@ -43,15 +43,27 @@ def load_schema(kind: str) -> dict[str, Any]:
     return schema
 
 
-def status_payload(state: StatusState, ts: float, version: str, boot_id: str) -> dict[str, Any]:
-    """Availability on the retained status topic (also the Will with ``offline``)."""
-    return {
+def status_payload(
+    state: StatusState,
+    ts: float,
+    version: str,
+    boot_id: str,
+    config_version: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Availability on the retained status topic (also the Will with ``offline``).
+
+    ``config_version``: the committed fleet config version per source, when fleet is on.
+    """
+    doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "state": state,
         "ts": ts,
         "version": version,
         "boot_id": boot_id,
     }
+    if config_version is not None:
+        doc["config_version"] = dict(config_version)
+    return doc
 
 
 def result_payload(
@@ -153,6 +165,7 @@ def telemetry_payload(
     results: int | None = None,
     profile_error: str | None = None,
     engine: Mapping[str, Any] | None = None,
+    config_version: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """One telemetry message.
 
@@ -189,6 +202,7 @@ def telemetry_payload(
         profile_error: why the last profile change failed, if it did.
         engine: ``{"provider", "state", "state_elapsed_s"}``; ``building_engine`` with its
             elapsed time while TensorRT builds, so a long build never looks like a hang.
+        config_version: the committed fleet config version per source, when fleet is on.
     """
     p50, p95, p99 = latency_ms if latency_ms is not None else (None, None, None)
     doc: dict[str, Any] = {
@@ -224,6 +238,7 @@ def telemetry_payload(
         "results": results,
         "profile_error": profile_error,
         "engine": None if engine is None else dict(engine),
+        "config_version": None if config_version is None else dict(config_version),
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     return doc

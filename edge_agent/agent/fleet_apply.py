@@ -1,0 +1,410 @@
+"""Fleet pushes in the agent: receive, verify, decide, stage, switch, health-gate, commit.
+
+Documents arrive on the retained ``<p>/<dev>/config/set`` and ``<p>/fleet/<group>/config/set``
+topics (subscribed before the link connects, so a push retained while the box was off arrives
+with the first connection). The network thread parses, verifies the signature and decides;
+refusals are answered at once on the retained ``<p>/<dev>/config/state``. Documents to apply
+wait in a one-per-source slot (a newer one supersedes an older one still waiting) for the
+``edge-fleet`` worker, which applies one at a time:
+
+``applying`` -> merge with the other sources' last-good and validate -> stage (fetch and verify
+the model) -> switch (the daemon's ``apply_config``, which warms the new model first) -> health
+gate -> commit last-good atomically (``applied``) or switch back (``rolled_back``).
+
+A failed version is never retried; a restart during an apply marks that version failed, so a
+deployment that kills the agent cannot wedge it or the next deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from edge_agent.clock import Clock
+from edge_agent.config import AgentConfig
+from edge_agent.fleet.decision import decide
+from edge_agent.fleet.document import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    DocumentRejected,
+    FleetDocument,
+    Loader,
+    parse_document,
+)
+from edge_agent.fleet.health import HealthSample, HealthVerdict, judge
+from edge_agent.fleet.merge import MODELS_DIR, effective_config, source_order
+from edge_agent.fleet.model_fetch import stage_model
+from edge_agent.fleet.report import config_state
+from edge_agent.fleet.signing import TrustedKeys, load_trusted_keys
+from edge_agent.fleet.store import FleetState, FleetStore
+from edge_agent.telemetry.inbound import decode_json
+from edge_agent.telemetry.mqtt_link import MqttLink
+from edge_agent.telemetry.payloads import encode
+from edge_agent.telemetry.topics import Topics
+
+logger = logging.getLogger(__name__)
+
+HEALTH_POLL_S = 0.1
+
+
+def document_loader(raw: bytes) -> Any:
+    """The shared bounded inbound parser, with the fleet document's caps.
+
+    Raises:
+        InboundRejected: over a cap, not UTF-8, not JSON, duplicate keys or non-finite numbers.
+    """
+    return decode_json(raw, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DEPTH)
+
+
+class ApplyOutcome(Protocol):
+    """What the daemon's ``apply_config`` answers."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def errors(self) -> tuple[str, ...]: ...
+
+
+ApplyFn = Callable[[AgentConfig], ApplyOutcome]
+ProbeFn = Callable[[float], HealthSample]
+
+
+class FleetApplier:
+    """The device side of fleet pushes.
+
+    Args:
+        base: the local config file (device-local settings and defaults for every section).
+        clock: the injected clock (health windows, report timestamps).
+        apply: the daemon's ``apply_config``.
+        probe: samples health since a monotonic time (the daemon's ``health_sample``).
+        store: the fleet state file in the state directory.
+        loader: turns raw payload bytes into plain data within caps (the parse seam).
+        trust: the trusted keys; default: loaded from ``fleet.trusted_keys``.
+    """
+
+    def __init__(
+        self,
+        base: AgentConfig,
+        *,
+        clock: Clock,
+        apply: ApplyFn,
+        probe: ProbeFn,
+        store: FleetStore,
+        loader: Loader | None = None,
+        trust: TrustedKeys | None = None,
+    ) -> None:
+        self.base = base
+        self.cfg = base.fleet
+        self.device_id = base.device_id
+        self.groups = self.cfg.member_groups()
+        self.clock = clock
+        self.apply = apply
+        self.probe = probe
+        self.store = store
+        self.loader: Loader = loader or document_loader
+        self.trust = trust if trust is not None else load_trusted_keys(self.cfg.trusted_keys)
+        self.models_dir = base.resolved_state_dir / MODELS_DIR
+        self.state: FleetState = store.load()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: dict[str, tuple[dict[str, Any], FleetDocument]] = {}
+        self._one_apply = threading.Lock()  # the worker and a SIGHUP reload take turns
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._link: MqttLink | None = None
+        self._topics: Topics | None = None
+        self.applied = 0
+        self.refused = 0
+
+    # -- start-up --------------------------------------------------------------------------
+    def startup_config(self) -> AgentConfig:
+        """The config to start with: the local file plus every committed document.
+
+        An apply that was running when the agent died is marked failed here, not retried.
+        """
+        attempt = self.state.attempt
+        if attempt is not None:
+            source, version = str(attempt["source"]), int(attempt["version"])
+            logger.error(
+                "fleet: the agent stopped during the apply of %s version %d; running last-good",
+                source,
+                version,
+            )
+            self.state.ledger = self.state.ledger.fail(source, version)
+            self.state.attempt = None
+            self.state.report = self._report(
+                version,
+                "rolled_back",
+                reason="the agent restarted during the apply; last-good is running",
+                key_id=attempt.get("key_id"),
+                target=source,
+            )
+            self.store.save(self.state)
+        if not self.trust.required:
+            logger.warning("fleet: no trusted keys configured; unsigned documents are accepted")
+        return self._merged_or_base(self.base)
+
+    def reload_local(self, new_base: AgentConfig) -> tuple[str, tuple[str, ...]]:
+        """SIGHUP: the re-read local file, with the committed documents on top, applied
+        through the same switch and health gate as a push; ``(status, errors)``.
+
+        A failure keeps the previous local file as the base.
+        """
+        with self._one_apply:
+            old = self._merged_or_base(self.base)
+            sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+            try:
+                new, _ref = effective_config(
+                    new_base,
+                    sources,
+                    source_order(sources, self.device_id, self.groups),
+                    self.models_dir,
+                )
+            except DocumentRejected as err:
+                return "rejected", err.errors
+            switched_from = self.clock.monotonic()
+            before = self.probe(switched_from - self.cfg.health_window_s)
+            outcome = self.apply(new)
+            if outcome.status != "applied":
+                return outcome.status, outcome.errors
+            verdict = self._health_gate(before, self.clock.monotonic())
+            if not verdict.ok:
+                logger.error("reload failed the health gate (%s); rolling back", verdict.reason)
+                self.apply(old)
+                return "rolled_back", (verdict.reason,)
+            self.base = new_base
+            return "applied", ()
+
+    def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
+        sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+        try:
+            config, _ref = effective_config(
+                base, sources, source_order(sources, self.device_id, self.groups), self.models_dir
+            )
+        except DocumentRejected as err:
+            logger.error("fleet: last-good no longer fits the local config (%s)", err.errors)
+            return base
+        return config
+
+    def running_versions(self) -> dict[str, int]:
+        """The committed version per source (telemetry carries it)."""
+        return dict(self.state.ledger.committed)
+
+    def attach(self, link: MqttLink, topics: Topics) -> None:
+        """Subscribe (before the link connects) and publish the last report, retained."""
+        self._link, self._topics = link, topics
+        link.status_config_version = self.running_versions
+        link.subscribe(topics.config_set(), self.on_message)
+        for group in self.groups:
+            link.subscribe(topics.fleet_config_set(group), self.on_message)
+        report = self.state.report or self._report(
+            0, "applied", reason="no fleet document applied yet; running the local config"
+        )
+        link.publish_retained(topics.config_state(), encode(report))
+
+    def start(self) -> None:
+        """Start the apply worker."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="edge-fleet", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the apply in progress (its health wait ends early and rolls back)."""
+        with self._wake:
+            self._stop.set()
+            self._wake.notify_all()
+
+    def join(self, timeout_s: float = 30.0) -> None:
+        """Wait for the worker."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # -- the network thread ----------------------------------------------------------------
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Parse, verify and decide; refusals are answered here, applies are queued."""
+        if not payload:
+            return  # an operator cleared the retained document
+        try:
+            data, doc = parse_document(payload, self.loader)
+            key_id = self.trust.verify(data)
+        except DocumentRejected as err:
+            self._refuse(err.version, "rejected", err.reason, err.errors, err.key_id, topic)
+            return
+        except ValueError as err:  # a shared loader's own refusal type
+            self._refuse(None, "rejected", str(err), (), None, topic)
+            return
+        with self._wake:
+            verdict = decide(
+                doc,
+                self.state.ledger,
+                device_id=self.device_id,
+                groups=self.groups,
+                now_wall=self.clock.wall(),
+            )
+            if verdict.action == "apply":
+                waiting = self._pending.get(doc.target)
+                if waiting is None or waiting[1].version < doc.version:
+                    self._pending[doc.target] = (data, doc)
+                    self._wake.notify_all()
+                return
+        if verdict.action == "ignore":
+            logger.debug("fleet: %s", verdict.reason)
+            return
+        status = "stale" if verdict.action == "stale" else "rejected"
+        self._refuse(doc.version, status, verdict.reason, (), key_id, doc.target)
+
+    def _refuse(
+        self,
+        version: int | None,
+        status: str,
+        reason: str,
+        errors: tuple[str, ...],
+        key_id: str | None,
+        where: str,
+    ) -> None:
+        self.refused += 1
+        logger.warning(
+            "fleet: version %s from %s %s: %s %s", version, where, status, reason, errors
+        )
+        self._publish(self._report(version, status, reason=reason, errors=errors, key_id=key_id))
+
+    # -- the worker ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stop.is_set():
+                    self._wake.wait()
+                if self._stop.is_set():
+                    return
+                source = next(iter(self._pending))
+                data, doc = self._pending.pop(source)
+                # Re-decide: an apply that finished meanwhile may have made this one stale.
+                verdict = decide(
+                    doc,
+                    self.state.ledger,
+                    device_id=self.device_id,
+                    groups=self.groups,
+                    now_wall=self.clock.wall(),
+                )
+            if verdict.action == "apply":
+                with self._one_apply:
+                    self._apply(data, doc)
+
+    def _apply(self, data: dict[str, Any], doc: FleetDocument) -> None:
+        key_id = data.get("key_id") if isinstance(data.get("key_id"), str) else None
+        started = self.clock.monotonic()
+        self._publish(self._report(doc.version, "applying", key_id=key_id, target=doc.target))
+        self.state.attempt = {"source": doc.target, "version": doc.version, "key_id": key_id}
+        self.store.save(self.state)
+        sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+        sources[doc.target] = doc.section_data()
+        try:
+            new, ref = effective_config(
+                self.base,
+                sources,
+                source_order(sources, self.device_id, self.groups),
+                self.models_dir,
+            )
+            if ref is not None:
+                stage_model(ref, self.models_dir, int(self.cfg.max_model_mb * 1024 * 1024))
+        except DocumentRejected as err:
+            self._finish(doc, "rejected", err.reason, err.errors, key_id, started)
+            return
+        staged = self.clock.monotonic()
+        before = self.probe(staged - self.cfg.health_window_s)
+        outcome = self.apply(new)
+        switched = self.clock.monotonic()
+        timings = {"stage_s": staged - started, "switch_s": switched - staged}
+        if outcome.status in ("rejected", "rolled_back"):
+            reason = "; ".join(outcome.errors) or outcome.status
+            self._finish(doc, outcome.status, reason, outcome.errors, key_id, started, timings)
+            return
+        verdict = self._health_gate(before, switched)
+        timings["health_s"] = self.clock.monotonic() - switched
+        if not verdict.ok:
+            logger.error(
+                "fleet: version %d failed the health gate: %s", doc.version, verdict.reason
+            )
+            old = self._merged_or_base(self.base)
+            self.apply(old)
+            self._finish(
+                doc, "rolled_back", verdict.reason, (), key_id, started, timings, verdict.figures
+            )
+            return
+        self.state.last_good[doc.target] = {
+            "version": doc.version,
+            "sections": doc.section_data(),
+            "key_id": key_id,
+        }
+        self.state.ledger = self.state.ledger.commit(doc.target, doc.version)
+        self.applied += 1
+        self._finish(doc, "applied", "", (), key_id, started, timings, verdict.figures)
+
+    def _health_gate(self, before: HealthSample, switched: float) -> HealthVerdict:
+        deadline = switched + self.cfg.health_window_s
+        while True:
+            now = self.clock.monotonic()
+            final = now >= deadline or self._stop.is_set()
+            verdict = judge(
+                before,
+                self.probe(switched),
+                min_results=self.cfg.health_min_results,
+                latency_factor=self.cfg.health_latency_factor,
+                final=final,
+            )
+            if verdict.done:
+                return verdict
+            self._stop.wait(HEALTH_POLL_S)
+
+    def _finish(
+        self,
+        doc: FleetDocument,
+        status: str,
+        reason: str,
+        errors: tuple[str, ...],
+        key_id: str | None,
+        started: float,
+        timings: dict[str, float] | None = None,
+        health: dict[str, Any] | None = None,
+    ) -> None:
+        if status != "applied":
+            self.state.ledger = self.state.ledger.fail(doc.target, doc.version)
+        times = {k: round(v, 3) for k, v in (timings or {}).items()}
+        times["total_s"] = round(self.clock.monotonic() - started, 3)
+        self.state.attempt = None
+        self.state.report = self._report(
+            doc.version,
+            status,
+            reason=reason,
+            errors=errors,
+            key_id=key_id,
+            target=doc.target,
+            health=health,
+            timings=times,
+        )
+        self.store.save(self.state)
+        log = logger.info if status == "applied" else logger.error
+        log("fleet: version %d from %s %s %s", doc.version, doc.target, status, reason)
+        self._publish(self.state.report)
+        if status == "applied" and self._link is not None:
+            self._link.publish_status()
+
+    # -- reports ---------------------------------------------------------------------------
+    def _report(self, version: int | None, status: str, **details: Any) -> dict[str, Any]:
+        return config_state(
+            ts=self.clock.wall(),
+            device=self.device_id,
+            groups=self.groups,
+            signed=self.trust.required,
+            running=self.state.ledger.committed,
+            version=version,
+            status=status,
+            **details,
+        )
+
+    def _publish(self, report: dict[str, Any]) -> None:
+        if self._link is not None and self._topics is not None:
+            self._link.publish_retained(self._topics.config_state(), encode(report))
