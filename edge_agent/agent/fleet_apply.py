@@ -320,7 +320,16 @@ class FleetApplier:
         timings = {"stage_s": staged - started, "switch_s": switched - staged}
         if outcome.status in ("rejected", "rolled_back"):
             reason = "; ".join(outcome.errors) or outcome.status
-            self._finish(doc, outcome.status, reason, outcome.errors, key_id, started, timings)
+            # A rollback here comes from the daemon's probation (the pipeline failed to start,
+            # a thread died or a camera stayed down): the gate that judged it is named.
+            health = (
+                {"gate": "probation", "ok": False, "failure": reason}
+                if outcome.status == "rolled_back"
+                else None
+            )
+            self._finish(
+                doc, outcome.status, reason, outcome.errors, key_id, started, timings, health
+            )
             return
         verdict = self._health_gate(before, switched)
         timings["health_s"] = self.clock.monotonic() - switched

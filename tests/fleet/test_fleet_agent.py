@@ -164,7 +164,10 @@ def test_a_push_that_breaks_health_rolls_back(
         states.publish(f"{prefix}/{device}/config/set", encode(doc), retain=True)
         report = states.wait_for(5, ["rolled_back"])
         assert "demo" in report["reason"]
-        assert report["health"]["cameras_down"] == ["demo"]
+        # The daemon's probation catches a camera that never comes up before the fleet's
+        # own gate would: the report names that gate and the camera.
+        assert report["health"]["gate"] == "probation"
+        assert "camera demo is down" in report["health"]["failure"]
         assert agent.config.cameras[0].uri == "synthetic://digits"
         _results_after(agent, 5)
         # The failed version is not retried; a higher one applies.
