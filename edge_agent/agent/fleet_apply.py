@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.fleet.decision import decide
+from edge_agent.fleet.decision import Verdict, decide
 from edge_agent.fleet.document import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
@@ -237,13 +237,7 @@ class FleetApplier:
             self._refuse(None, "rejected", str(err), (), None, topic)
             return
         with self._wake:
-            verdict = decide(
-                doc,
-                self.state.ledger,
-                device_id=self.device_id,
-                groups=self.groups,
-                now_wall=self.clock.wall(),
-            )
+            verdict = self._decide(doc)
             if verdict.action == "apply":
                 waiting = self._pending.get(doc.target)
                 if waiting is None or waiting[1].version < doc.version:
@@ -282,16 +276,19 @@ class FleetApplier:
                 source = next(iter(self._pending))
                 data, doc = self._pending.pop(source)
                 # Re-decide: an apply that finished meanwhile may have made this one stale.
-                verdict = decide(
-                    doc,
-                    self.state.ledger,
-                    device_id=self.device_id,
-                    groups=self.groups,
-                    now_wall=self.clock.wall(),
-                )
+                verdict = self._decide(doc)
             if verdict.action == "apply":
                 with self._one_apply:
                     self._apply(data, doc)
+
+    def _decide(self, doc: FleetDocument) -> Verdict:
+        return decide(
+            doc,
+            self.state.ledger,
+            device_id=self.device_id,
+            groups=self.groups,
+            now_wall=self.clock.wall(),
+        )
 
     def _apply(self, data: dict[str, Any], doc: FleetDocument) -> None:
         key_id = data.get("key_id") if isinstance(data.get("key_id"), str) else None

@@ -340,14 +340,14 @@ def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: C
 
     refresh_ms = WATCH_REFRESH_MS if args.interval_ms is None else args.interval_ms
     sampler = _start(monitor, clock, min(refresh_ms, SAMPLE_MS), 12.0)
-    if args.format == "tegrastats":
-        return _watch_tegrastats(root, sampler, clock, args.duration)
     ledger = EnergyLedger(sampler)
     board = board_name(root)
     deadline = None if args.duration is None else clock.monotonic() + args.duration
     try:
         sampler.wait_for(1, 2.0)
-        if args.json:
+        if args.format == "tegrastats":
+            _watch_tegrastats(root, sampler, clock, deadline)
+        elif args.json:
             _watch_json(sampler, board, monitor.source, clock, refresh_ms / 1000.0, deadline)
         else:
             mode = _ModeReader(root, clock)
@@ -403,23 +403,14 @@ def _watch_table(
             _render(live, sampler, ledger, title())
 
 
-def _watch_tegrastats(root: Root, sampler: Sampler, clock: Clock, duration_s: float | None) -> int:
+def _watch_tegrastats(root: Root, sampler: Sampler, clock: Clock, deadline: float | None) -> None:
     """A line a second, as the board's tegrastats prints it (rails from the sampler)."""
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.tegrastats_view import TegrastatsView
 
     view = TegrastatsView(root)
-    deadline = None if duration_s is None else clock.monotonic() + duration_s
-    try:
-        sampler.wait_for(1, 2.0)
-        for _ in _ticks(clock, 1.0, deadline):
-            print(view.line(sampler.latest(), clock.wall()), flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sampler.stop()
-        sampler.join(5.0)
-    return EXIT_OK
+    for _ in _ticks(clock, 1.0, deadline):
+        print(view.line(sampler.latest(), clock.wall()), flush=True)
 
 
 def _render(live: Any, sampler: Sampler, ledger: EnergyLedger, title: str) -> None:

@@ -110,20 +110,22 @@ def _show_dict(show: JetsonClocksShow) -> dict[str, Any]:
         return {"min_hz": value.min_hz, "max_hz": value.max_hz, "cur_hz": value.cur_hz}
 
     return {
-        "cpus": [
-            {
-                "cpu": c.index,
-                "online": c.online,
-                "governor": c.governor,
-                "min_khz": c.min_khz,
-                "max_khz": c.max_khz,
-                "cur_khz": c.cur_khz,
-            }
-            for c in show.cpus
-        ],
+        "cpus": [_cpu_dict(c) for c in show.cpus],
         "gpu": clock(show.gpu),
         "emc": clock(show.emc),
         "power_mode": show.power_mode,
+    }
+
+
+def _cpu_dict(cpu: Any) -> dict[str, Any]:
+    """One CPU's row, from ``jetson_clocks --show`` or from the clock files (same fields)."""
+    return {
+        "cpu": cpu.index,
+        "online": cpu.online,
+        "governor": cpu.governor,
+        "min_khz": cpu.min_khz,
+        "max_khz": cpu.max_khz,
+        "cur_khz": cpu.cur_khz,
     }
 
 
@@ -134,17 +136,7 @@ def _files_dict(root: Root) -> dict[str, Any]:
         state = clocks.read_gpu(root, dev)
         gpu = {"min_hz": state.min_hz, "max_hz": state.max_hz, "cur_hz": state.cur_hz}
     return {
-        "cpus": [
-            {
-                "cpu": c.index,
-                "online": c.online,
-                "governor": c.governor,
-                "min_khz": c.min_khz,
-                "max_khz": c.max_khz,
-                "cur_khz": c.cur_khz,
-            }
-            for c in clocks.list_cpus(root)
-        ],
+        "cpus": [_cpu_dict(c) for c in clocks.list_cpus(root)],
         "gpu": gpu,
         "emc": None,
         "power_mode": None,
