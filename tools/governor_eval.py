@@ -37,15 +37,18 @@ def trace(segment_s: float) -> list[Segment]:
 def run(board: str, segment_s: float, verbose: bool) -> Evaluation:
     params = GovernorParams(policy="slo", slo_latency_s=SLO_S.get(board, 0.05))
     ev = evaluate(get_board(board), trace(segment_s), params)
-    print(f"\n{board} (simulated; SLO p99 <= {params.slo_latency_s * 1e3:.0f} ms, "
-          f"trace 10 -> 60 -> 20 fps ResNet-50, then GoogLeNet at 20 fps, {segment_s:.0f} s each)")  # fmt: skip
+    slo_ms = params.slo_latency_s * 1e3
+    print(f"\n{board} (simulated; SLO p99 <= {slo_ms:.0f} ms, trace 10 -> 60 -> 20 fps ResNet-50,")
+    print(f"then GoogLeNet at 20 fps, {segment_s:.0f} s each)")
     print(f"{'run':<12} {'mJ/inf':>8} {'p99 ms':>8} {'SLO win':>8} {'drops':>6} {'switches':>9}")
     for r in ev.runs.values():
         per_seg = "/".join(str(n) for n in r.per_segment_switches)
         print(f"{r.name:<12} {r.energy_mj:>8.1f} {r.p99_ms:>8.1f} {r.windows_met:>8.1%} "
               f"{r.drops:>6d} {r.switches:>3d} ({per_seg})")  # fmt: skip
-    print(f"slo vs oracle {ev.slo_vs_oracle:+.1%}, vs maxn {ev.slo_vs_maxn:+.1%}, SLO windows "
-          f"where maxn meets it {ev.slo_windows_met_where_maxn:.1%}, probes per step {ev.probes}")  # fmt: skip
+    met = ev.slo_windows_met_where_maxn
+    print(f"slo vs oracle {ev.slo_vs_oracle:+.1%}, vs maxn {ev.slo_vs_maxn:+.1%}, ", end="")
+    print(f"SLO windows where maxn meets it {met:.1%}, probes per step {ev.probes}")
+    print("oracle points per segment:", "; ".join(ev.runs["oracle"].points))
     if verbose:
         for line in ev.reasons:
             print("  ", line)

@@ -47,11 +47,15 @@ class GovernorState:
     regime: Regime | None = None
     probes: int = 0
     converged: bool = False
-    too_slow: frozenset[tuple[int, int, int]] = frozenset()
+    too_slow: frozenset[tuple[int, int, int, str]] = frozenset()
     thermal_ceiling_w: float | None = None
 
     def model_for(self, name: str, scales: Scales) -> OnlineModel:
-        return dict(self.models).get(name) or OnlineModel(scales)
+        """The model of ``name``; a new one starts from the last model learned, if any."""
+        known = dict(self.models)
+        if name in known:
+            return known[name]
+        return self.models[-1][1].successor() if self.models else OnlineModel(scales)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,7 @@ def _observe(
             board_w=window.board_w,
             tail_ratio=tail / queue_factor(window.utilization),
         )
+        models.pop(window.model, None)  # re-inserted last: the most recent model
         models[window.model] = state.model_for(window.model, scales).observe(obs)
         if _slo_missed(window, params):
             too_slow = too_slow | {window.point.key}
@@ -167,6 +172,33 @@ def _thermal_ceiling(
     return ceiling
 
 
+EXPLORE_POINTS = 4  # distinct points measured per model before the fit alone decides
+
+
+def next_probe(
+    model: OnlineModel, feasible: Sequence[OperatingPoint], current: OperatingPoint
+) -> OperatingPoint | None:
+    """The next point to measure while the model knows fewer than ``EXPLORE_POINTS`` points.
+
+    One clock at a time, each to the lowest value predicted to meet the SLO: first the GPU (at
+    the current EMC and CPU caps), then the EMC, then the CPU; the spread of clocks is what the
+    latency and power fits need. None when enough is known or nothing new is feasible.
+    """
+    if model.informed or model.distinct_points >= EXPLORE_POINTS:
+        return None
+    fresh = [p for p in feasible if p.preset is None and not model.measured(p)]
+    stages = (
+        [p for p in fresh if p.emc_hz == current.emc_hz and p.cpu_khz == current.cpu_khz],
+        [p for p in fresh if p.gpu_hz == current.gpu_hz and p.cpu_khz == current.cpu_khz],
+        [p for p in fresh if p.gpu_hz == current.gpu_hz and p.emc_hz == current.emc_hz],
+    )
+    for stage, pool in enumerate(stages):
+        if stage < model.distinct_points - 1 or not pool:
+            continue
+        return min(pool, key=lambda p: (p.gpu_hz, p.emc_hz, p.cpu_khz)[stage:] + (0,) * stage)
+    return None
+
+
 def decide(
     params: GovernorParams,
     points: Sequence[OperatingPoint],
@@ -192,7 +224,7 @@ def decide(
     ) -> tuple[Decision, GovernorState]:
         numbers = numbers or {}
         if to.key == current.key:
-            return stay(reason, **numbers)
+            return stay(reason, **numbers)[0], dataclasses.replace(state, converged=True)
         new = dataclasses.replace(
             state, point=to, last_change_s=now, probes=state.probes + 1, converged=False
         )
@@ -262,6 +294,7 @@ def decide(
         and preds[p.key].latency_s <= budget
         and preds[p.key].util <= params.max_utilization
     ]
+    feasible_keys = {p.key for p in feasible}
     cur = preds[current.key]
     observed = _slo_latency(window, params)
     numbers = {
@@ -286,18 +319,21 @@ def decide(
         return move(
             best, f"slo: missed ({observed * 1e3:.1f} ms, {window.drops} drops)", unseen, numbers
         )
-    if current not in feasible and current.key in state.too_slow:
+    if current.key not in feasible_keys and current.key in state.too_slow:
         return move(best, "slo: current point too slow", unseen, numbers)
     if now - state.last_change_s < params.dwell_s:
         return stay("dwell", **numbers)
+    probe = next_probe(model, feasible, current)
+    if probe is not None:
+        return move(probe, f"slo: explore ({model.distinct_points} points measured)", True, numbers)
     saving = (cur.energy_j - best_pred.energy_j) / max(cur.energy_j, 1e-9)
-    if current in feasible and saving <= params.hysteresis:
+    if current.key in feasible_keys and saving <= params.hysteresis:
         return stay("slo: settled", **numbers)[0], dataclasses.replace(state, converged=True)
     numbers["saving_pct"] = round(saving * 100, 1)
     return move(
         best,
         "slo: less energy per inference"
-        if current in feasible
+        if current.key in feasible_keys
         else "slo: current point predicted to miss",
         unseen,
         numbers,

@@ -55,11 +55,28 @@ class OnlineModel:
 
     scales: Scales
     observations: tuple[Observation, ...] = ()
+    # Learned from another model served earlier: the shape of its latency fit (a, b, c) and its
+    # power observations (board power depends on clocks and busy share far more than on the
+    # network), so a model change needs no new exploration.
+    shape: tuple[float, float, float] | None = None
+    inherited_power: tuple[Observation, ...] = ()
     _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def observe(self, obs: Observation) -> OnlineModel:
         kept = (*self.observations, obs)[-MAX_OBS:]
-        return OnlineModel(self.scales, kept)
+        return OnlineModel(self.scales, kept, self.shape, self.inherited_power)
+
+    def successor(self) -> OnlineModel:
+        """An empty model for the next served network that starts from what this one learned."""
+        coef = self._latency_coef() if self.observations else None
+        shape = tuple(float(x) for x in coef) if coef is not None and coef.any() else self.shape
+        power = (*self.inherited_power, *self.observations)[-MAX_OBS:]
+        return OnlineModel(self.scales, (), shape, power)  # type: ignore[arg-type]
+
+    @property
+    def informed(self) -> bool:
+        """Whether the model starts from an earlier one (no exploration needed)."""
+        return self.shape is not None
 
     def measured(self, point: OperatingPoint) -> list[Observation]:
         return [o for o in self.observations if o.point.key == point.key]
@@ -79,17 +96,23 @@ class OnlineModel:
             coef = np.zeros(3)
         else:
             first = obs[0]
-            prior = np.array(
-                [
-                    PRIOR_GPU_SHARE * first.engine_s_per_inference * first.point.gpu_hz / 1e9,
-                    (1 - PRIOR_GPU_SHARE) * first.engine_s_per_inference * first.point.emc_hz / 1e9,
-                    0.0,
-                ]
-            )
+            if self.shape is not None:
+                a, b, c = self.shape
+                at_first = a * 1e9 / first.point.gpu_hz + b * 1e9 / first.point.emc_hz + c
+                prior = np.array(self.shape) * first.engine_s_per_inference / max(at_first, 1e-12)
+            else:
+                t = first.engine_s_per_inference
+                prior = np.array(
+                    [
+                        PRIOR_GPU_SHARE * t * first.point.gpu_hz / 1e9,
+                        (1 - PRIOR_GPU_SHARE) * t * first.point.emc_hz / 1e9,
+                        0.0,
+                    ]
+                )
             x = np.array([[1e9 / o.point.gpu_hz, 1e9 / o.point.emc_hz, 1.0] for o in obs])
             y = np.array([o.engine_s_per_inference for o in obs])
             # Ridge towards the prior: strong with one point, negligible once three differ.
-            weight = 1.0 if self.distinct_points < 3 else 1e-4
+            weight = 1.0 if self.distinct_points < 3 or self.shape is not None else 1e-4
             scale = float(np.mean(y)) or 1.0
             lam = weight * len(obs)
             a = x.T @ x + lam * np.diag((x**2).mean(axis=0))
@@ -127,7 +150,7 @@ class OnlineModel:
         cached = self._cache.get("pow")
         if isinstance(cached, np.ndarray):
             return cached
-        obs = self.observations
+        obs = (*self.inherited_power, *self.observations)
         x = np.array([self._features(o.point, o.utilization) for o in obs])
         y = np.array([o.board_w for o in obs])
         mean = float(np.mean(y))

@@ -21,8 +21,10 @@ class OperatingPoint:
     preset: str | None = field(default=None, compare=False)
 
     @property
-    def key(self) -> tuple[int, int, int]:
-        return (self.gpu_hz, self.emc_hz, self.cpu_khz)
+    def key(self) -> tuple[int, int, int, str]:
+        """Identity: a preset is its own point even where its caps equal a grid point's (its
+        nvpmodel mode may differ, e.g. in the CPUs it keeps online)."""
+        return (self.gpu_hz, self.emc_hz, self.cpu_khz, self.preset or "")
 
     def label(self) -> str:
         """``maxq`` for a preset, else ``gpu 624.75/emc 2133/cpu 1510`` (MHz)."""
@@ -81,25 +83,19 @@ def cpu_levels(table: Sequence[int], anchors: Iterable[int], count: int = 3) -> 
 def build_points(
     tables: FrequencyTables, presets: dict[str, tuple[int, int, int]] | None = None
 ) -> tuple[OperatingPoint, ...]:
-    """Every GPU x EMC x CPU combination of ``tables``, plus the presets, sorted and unique.
+    """Every GPU x EMC x CPU combination of ``tables``, plus one point per preset, sorted.
 
-    A preset is snapped to the tables (floor entry); one that lands on a grid point names it.
+    The presets' caps are kept as the profiles give them (they may lie in another nvpmodel mode);
+    only the grid is limited to ``tables``.
     """
-    names: dict[tuple[int, int, int], str] = {}
-    for name, (gpu, emc, cpu) in sorted((presets or {}).items()):
-        key = (
-            floor_entry(tables.gpu_hz, gpu),
-            floor_entry(tables.emc_hz, emc),
-            floor_entry(tables.cpu_khz, cpu),
-        )
-        names.setdefault(key, name)
-    points = {
-        (g, e, c): OperatingPoint(g, e, c, names.get((g, e, c)))
+    grid = [
+        OperatingPoint(g, e, c)
         for g in tables.gpu_hz
         for e in tables.emc_hz
         for c in tables.cpu_khz
-    }
-    return tuple(sorted(points.values()))
+    ]
+    named = [OperatingPoint(g, e, c, name) for name, (g, e, c) in sorted((presets or {}).items())]
+    return tuple(sorted({p.key: p for p in (*grid, *named)}.values()))
 
 
 def fastest(points: Sequence[OperatingPoint]) -> OperatingPoint:

@@ -124,19 +124,21 @@ class Governed:
         self.state: GovernorState = initial_state(self.points, params)
         self.converged_after: list[tuple[float, int]] = []  # (time, probes) when it settled
         self.reasons: list[str] = []
+        self._settled: set[float] = set()
 
     def initial(self) -> OperatingPoint:
         return self.state.point
 
     def on_window(self, window: MetricsWindow) -> OperatingPoint:
-        was = self.state.converged
         decision, self.state = decide(self.params, self.points, self.state, window)
         if decision.changed:
             moved = f"{decision.previous.label()} -> {decision.point.label()}"
             self.reasons.append(
                 f"{window.end_s:.0f}s {moved}: {decision.reason} {decision.numbers}"
             )
-        if self.state.converged and not was:
+        regime = self.state.regime
+        if self.state.converged and regime is not None and regime.since_s not in self._settled:
+            self._settled.add(regime.since_s)
             self.converged_after.append((window.end_s, self.state.probes))
         return decision.point
 
@@ -151,6 +153,7 @@ class RunSummary:
     switches: int
     met_flags: list[bool]
     per_segment_switches: list[int]
+    points: list[str] = dataclasses.field(default_factory=list)  # the oracle's, per segment
 
 
 def summarize(name: str, result: ReplayResult, segments: int) -> RunSummary:
@@ -170,9 +173,9 @@ def summarize(name: str, result: ReplayResult, segments: int) -> RunSummary:
 def oracle(board: Board, segments: Sequence[Segment], slo_s: float, seed: int) -> RunSummary:
     """The best static point per segment: least energy/inference with the SLO met in >= 99% of
     its windows and no drops (the fastest point when none qualifies)."""
-    energy, inferences, drops, flags, lat = 0.0, 0, 0, [], []
+    energy, inferences, drops, flags, lat, chosen_points = 0.0, 0, 0, [], [], []
     for seg in segments:
-        best: tuple[float, ReplayResult] | None = None
+        best: tuple[float, ReplayResult, OperatingPoint] | None = None
         fallback: ReplayResult | None = None
         for point in board.points:
             res = replay(board.spec, [seg], Fixed(point), board.grid_state, slo_s, seed=seed)
@@ -184,8 +187,9 @@ def oracle(board: Board, segments: Sequence[Segment], slo_s: float, seed: int) -
                 and res.drops == 0
                 and (best is None or res.energy_per_inference_j < best[0])
             ):
-                best = (res.energy_per_inference_j, res)
+                best = (res.energy_per_inference_j, res, point)
         chosen = best[1] if best else fallback
+        chosen_points.append(best[2].label() if best else "fastest (none met the SLO)")
         assert chosen is not None
         energy += chosen.energy_j
         inferences += chosen.inferences
@@ -194,8 +198,8 @@ def oracle(board: Board, segments: Sequence[Segment], slo_s: float, seed: int) -
         lat += chosen.latencies_s
     merged = ReplayResult(energy, inferences, drops, lat)
     summary = summarize("oracle", merged, len(segments))
-    return dataclasses.replace(summary, windows_met=sum(flags) / max(1, len(flags)),
-                               met_flags=flags)  # fmt: skip
+    share = sum(flags) / max(1, len(flags))
+    return dataclasses.replace(summary, windows_met=share, met_flags=flags, points=chosen_points)
 
 
 @dataclass
