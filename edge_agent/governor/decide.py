@@ -303,7 +303,10 @@ def decide(
         "fps": round(fps, 1),
         "board_w": round(window.board_w, 2),
     }
+    missed = _slo_missed(window, params) and window.point.key == current.key
     if not feasible:
+        if not (forced or missed) and now - state.last_change_s < params.dwell_s:
+            return stay("dwell", **numbers)
         target = min(candidates, key=lambda p: (preds[p.key].latency_s, preds[p.key].board_w))
         return move(
             target, forced or "slo: no point predicted to meet the SLO; fastest", False, numbers
@@ -315,7 +318,7 @@ def decide(
     unseen = not model.measured(best)
     if forced:
         return move(best, forced, unseen, numbers)
-    if _slo_missed(window, params) and window.point.key == current.key:
+    if missed:
         return move(
             best, f"slo: missed ({observed * 1e3:.1f} ms, {window.drops} drops)", unseen, numbers
         )

@@ -1,0 +1,67 @@
+"""The governor on the simulated boards: the EMC model's calibration and a short evaluation."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.governor.policy import GovernorParams
+from edge_agent.sim.boards import get_board
+from edge_agent.sim.dvfs_model import (
+    CLOCK_CHANGE_DELAY_S,
+    batch_latency_s,
+    change_delay_s,
+    emc_latency_increase,
+)
+from edge_agent.sim.governor_eval import emc_table, evaluate, prepare
+from edge_agent.sim.governor_replay import Segment
+from edge_agent.sim.perf_model import latency_s
+
+ORIN = get_board("jetson-orin-nano")
+TX2 = get_board("jetson-tx2")
+
+
+@pytest.mark.parametrize("network", ["resnet50", "googlenet"])
+@pytest.mark.parametrize("gpu_hz", [624750000, 1020000000])
+def test_emc_moves_orin_latency_within_the_published_range(network: str, gpu_hz: int) -> None:
+    rise = emc_latency_increase(network, 1, gpu_hz, 665600000, ORIN)
+    assert 0.11 <= round(rise, 2) <= 0.48  # the published figures are whole percents
+
+
+def test_top_emc_leaves_the_calibrated_tx2_latency_alone() -> None:
+    hz = 1122000000
+    assert batch_latency_s("resnet50", 1, hz, TX2.emc.max_hz, TX2) == latency_s("resnet50", 1, hz)
+    assert batch_latency_s("resnet50", 1, hz, 1331200000, TX2) > latency_s("resnet50", 1, hz)
+
+
+def test_clock_changes_land_after_the_slowest_clock() -> None:
+    assert change_delay_s({"cpu"}) == CLOCK_CHANGE_DELAY_S["cpu"] == 0.001
+    assert change_delay_s({"cpu", "gpu", "emc"}) == 0.008
+    assert change_delay_s(set()) == 0.0
+
+
+def test_points_come_from_the_board_tables() -> None:
+    board = prepare(ORIN)
+    assert emc_table(ORIN) == (2133000000, 3199000000)
+    grid = [p for p in board.points if p.preset is None]
+    assert {p.gpu_hz for p in grid} == set(ORIN.gpu.freqs_hz)
+    cpu_table = {f for c in ORIN.clusters for f in c.freqs_khz}
+    assert {p.cpu_khz for p in grid} <= cpu_table
+    assert {p.preset for p in board.points} >= {"maxq", "maxp", "maxn"}
+
+
+@pytest.mark.parametrize(("board", "slo_s"), [("jetson-tx2", 0.060), ("jetson-orin-nano", 0.020)])
+def test_short_evaluation_meets_the_decision_targets(board: str, slo_s: float) -> None:
+    segments = [
+        Segment(12.0, 10.0, "resnet50"),
+        Segment(12.0, 60.0, "resnet50"),
+        Segment(12.0, 20.0, "resnet50"),
+        Segment(12.0, 20.0, "googlenet"),
+    ]
+    ev = evaluate(get_board(board), segments, GovernorParams(policy="slo", slo_latency_s=slo_s))
+    assert ev.slo_windows_met_where_maxn >= 0.99
+    assert ev.slo_vs_oracle <= 0.10
+    assert ev.slo_vs_maxn < 0.0
+    assert all(0 <= p <= 15 for p in ev.probes)
+    # No switch loops: after the first segment's exploration, at most 2 changes per step.
+    assert all(n <= 2 for n in ev.runs["slo"].per_segment_switches[1:])
+    assert ev.runs["slo"].drops == 0
