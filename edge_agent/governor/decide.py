@@ -136,6 +136,7 @@ def _observe(
             utilization=window.utilization,
             board_w=window.board_w,
             tail_ratio=tail / queue_factor(window.utilization),
+            input_fps=window.input_fps,
         )
         models.pop(window.model, None)  # re-inserted last: the most recent model
         models[window.model] = state.model_for(window.model, scales).observe(obs)
@@ -172,30 +173,56 @@ def _thermal_ceiling(
     return ceiling
 
 
-EXPLORE_POINTS = 4  # distinct points measured per model before the fit alone decides
+EXPLORE_BUDGET = 12  # distinct points measured per model before the fit alone decides
+AXES = ("gpu_hz", "emc_hz", "cpu_khz")
+
+
+def _bisect(line: Sequence[OperatingPoint], energy: Sequence[float | None]) -> int | None:
+    """The index to measure next on a line of points ordered by one clock, or None when the
+    best measured point's neighbours are all measured (a bisection towards the least energy;
+    for a U-shaped energy curve it needs about log2(len) probes)."""
+    known = [i for i, e in enumerate(energy) if e is not None]
+    if not known:
+        return len(line) // 2
+    best = min(known, key=lambda i: energy[i] or 0.0)
+    left = max((i for i in known if i < best), default=-1)
+    right = min((i for i in known if i > best), default=len(line))
+    gaps = []
+    if best - left > 1:
+        gaps.append((best - left, (max(left, 0) + best) // 2 if left >= 0 else best // 2))
+    if right - best > 1:
+        gaps.append((right - best, (best + min(right, len(line) - 1) + 1) // 2))
+    gaps = [(gap, i) for gap, i in gaps if energy[i] is None]
+    return max(gaps)[1] if gaps else None
 
 
 def next_probe(
-    model: OnlineModel, feasible: Sequence[OperatingPoint], current: OperatingPoint
+    model: OnlineModel, feasible: Sequence[OperatingPoint], current: OperatingPoint, fps: float
 ) -> OperatingPoint | None:
-    """The next point to measure while the model knows fewer than ``EXPLORE_POINTS`` points.
+    """The next point to measure while the served model is new (no earlier model to start from).
 
-    One clock at a time, each to the lowest value predicted to meet the SLO: first the GPU (at
-    the current EMC and CPU caps), then the EMC, then the CPU; the spread of clocks is what the
-    latency and power fits need. None when enough is known or nothing new is feasible.
+    Only under the first load the model sees; later rate changes rely on the fit. A coordinate
+    search on measured energy per inference: along the GPU clock (at the EMC and
+    CPU caps of the best point measured so far), then the EMC clock, then the CPU cap, each by
+    bisection over the points predicted to meet the SLO. None when the search is done or the
+    budget of ``EXPLORE_BUDGET`` distinct points is spent.
     """
-    if model.informed or model.distinct_points >= EXPLORE_POINTS:
+    if model.informed or model.distinct_points >= EXPLORE_BUDGET or not model.only_at_rate(fps):
         return None
-    fresh = [p for p in feasible if p.preset is None and not model.measured(p)]
-    stages = (
-        [p for p in fresh if p.emc_hz == current.emc_hz and p.cpu_khz == current.cpu_khz],
-        [p for p in fresh if p.gpu_hz == current.gpu_hz and p.cpu_khz == current.cpu_khz],
-        [p for p in fresh if p.gpu_hz == current.gpu_hz and p.emc_hz == current.emc_hz],
-    )
-    for stage, pool in enumerate(stages):
-        if stage < model.distinct_points - 1 or not pool:
+    grid = [p for p in feasible if p.preset is None]
+    measured = [p for p in grid if model.measured_energy_j(p, fps) is not None]
+    anchor = min(measured, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=current)
+    for axis in AXES:
+        others = [a for a in AXES if a != axis]
+        line = sorted(
+            (p for p in grid if all(getattr(p, a) == getattr(anchor, a) for a in others)),
+            key=lambda p: getattr(p, axis),
+        )
+        if len(line) < 2:
             continue
-        return min(pool, key=lambda p: (p.gpu_hz, p.emc_hz, p.cpu_khz)[stage:] + (0,) * stage)
+        index = _bisect(line, [model.measured_energy_j(p, fps) for p in line])
+        if index is not None:
+            return line[index]
     return None
 
 
@@ -326,7 +353,7 @@ def decide(
         return move(best, "slo: current point too slow", unseen, numbers)
     if now - state.last_change_s < params.dwell_s:
         return stay("dwell", **numbers)
-    probe = next_probe(model, feasible, current)
+    probe = next_probe(model, feasible, current, fps)
     if probe is not None:
         return move(probe, f"slo: explore ({model.distinct_points} points measured)", True, numbers)
     saving = (cur.energy_j - best_pred.energy_j) / max(cur.energy_j, 1e-9)

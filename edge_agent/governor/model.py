@@ -38,6 +38,7 @@ class Observation:
     utilization: float
     board_w: float
     tail_ratio: float  # p99 latency / engine time per batch
+    input_fps: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,23 @@ class OnlineModel:
 
     def measured(self, point: OperatingPoint) -> list[Observation]:
         return [o for o in self.observations if o.point.key == point.key]
+
+    def measured_energy_j(self, point: OperatingPoint, fps: float) -> float | None:
+        """Mean measured energy per inference at ``point``'s caps at this input rate (+-10%).
+
+        Each window's watts are divided by its own frame rate, so a window that happened to
+        get one frame more (and one batch more of busy power) does not look costlier.
+        """
+        joules = [
+            o.board_w / max(o.input_fps, 1e-6)
+            for o in self.observations
+            if o.point.key[:3] == point.key[:3] and abs(o.input_fps - fps) <= 0.1 * fps
+        ]
+        return float(np.mean(joules[-4:])) if joules else None
+
+    def only_at_rate(self, fps: float) -> bool:
+        """Whether every observation was taken at this input rate (+-10%): the first load."""
+        return all(abs(o.input_fps - fps) <= 0.1 * fps for o in self.observations)
 
     @property
     def distinct_points(self) -> int:

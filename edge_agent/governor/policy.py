@@ -38,8 +38,8 @@ class GovernorParams:
     thermal_limit_c: float | None = None
     thermal_band_c: float = 3.0
     schedule: tuple[tuple[float, str], ...] = ()
-    dwell_s: float = 3.0
-    hysteresis: float = 0.03
+    dwell_s: float = 2.0
+    hysteresis: float = 0.05
     headroom: float = 0.15
     max_utilization: float = 0.85
     rate_change: float = 0.25

@@ -224,7 +224,7 @@ class Evaluation:
         return sum(where) / max(1, len(where))
 
 
-def _constant(state: ClockState) -> Callable[[OperatingPoint], ClockState]:
+def constant_state(state: ClockState) -> Callable[[OperatingPoint], ClockState]:
     return lambda _point: state
 
 
@@ -238,7 +238,7 @@ def evaluate(
     runs: dict[str, RunSummary] = {}
     for name in FIXED:
         res = replay(spec, segments, Fixed(board.preset_points[name]),
-                     _constant(board.presets[name]), params.slo_latency_s, seed=seed)  # fmt: skip
+                     constant_state(board.presets[name]), params.slo_latency_s, seed=seed)  # fmt: skip
         runs[f"fixed {name}"] = summarize(f"fixed {name}", res, len(segments))
     governed = Governed(params, board.points)
     res = replay(spec, segments, governed, board.grid_state, params.slo_latency_s, seed=seed)

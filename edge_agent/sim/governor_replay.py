@@ -11,6 +11,7 @@ under a second. Every number it produces is simulated.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import random
@@ -26,7 +27,8 @@ from edge_agent.governor.window import MetricsWindow
 from edge_agent.sim.boards import BoardSpec
 from edge_agent.sim.dvfs_model import batch_latency_s, change_delay_s
 from edge_agent.sim.perf_model import gpu_activity
-from edge_agent.sim.power_model import ClockState, rail_powers_mw
+from edge_agent.sim.power_model import ClockState, part_powers_mw, rail_powers_mw
+from edge_agent.sim.thermal_model import ThermalModel
 
 ENGINE_JITTER = 0.03  # sigma of the lognormal jitter on batch time (a tail, as real runs have)
 ARRIVAL_JITTER = 0.1  # camera frame times vary by up to +-10% of the frame interval
@@ -60,6 +62,7 @@ class ReplayResult:
     latencies_s: list[float] = field(default_factory=list)
     windows: list[WindowRecord] = field(default_factory=list)
     switches: list[tuple[float, int, OperatingPoint, OperatingPoint]] = field(default_factory=list)
+    throttled_windows: int = 0
 
     @property
     def energy_per_inference_j(self) -> float:
@@ -85,6 +88,15 @@ def _input_w(spec: BoardSpec, state: ClockState, busy: float) -> float:
     return (rails[inputs[0]] if inputs else sum(rails.values())) / 1000.0
 
 
+def gpu_w(spec: BoardSpec, state: ClockState, busy: float) -> float:
+    return _gpu_w(spec, state, round(busy, 4))
+
+
+@functools.lru_cache(maxsize=4096)
+def _gpu_w(spec: BoardSpec, state: ClockState, busy: float) -> float:
+    return part_powers_mw(spec, state, busy)["gpu"] / 1000.0
+
+
 @dataclass
 class _Frame:
     arrival_s: float
@@ -100,8 +112,13 @@ def replay(
     max_batch: int = 4,
     queue_cap: int = 8,
     seed: int = 0,
+    thermal: ThermalModel | None = None,
 ) -> ReplayResult:
-    """Replay ``segments`` under ``controller``; windows are 1 s of simulated time."""
+    """Replay ``segments`` under ``controller``; windows are 1 s of simulated time.
+
+    With ``thermal``, the GPU zone warms with the GPU's power, each window reports it, and the
+    board's own throttling caps the GPU clock while the zone is past its trip.
+    """
     rng = random.Random(seed)  # noqa: S311 - simulation jitter, not security
     out = ReplayResult()
     timeline: list[tuple[float, OperatingPoint]] = [(0.0, controller.initial())]
@@ -130,7 +147,8 @@ def replay(
     queue: deque[_Frame] = deque()
     engine_free = 0.0
     done: list[tuple[float, float]] = []  # (completion, latency)
-    batches: list[tuple[float, float, int, float]] = []  # (start, end, size, extra watts)
+    # (start, end, size, extra board watts, extra GPU watts)
+    batches: list[tuple[float, float, int, float, float]] = []
     win = {"arrivals": 0, "drops": 0}
 
     def run_engine(until: float) -> None:
@@ -145,27 +163,38 @@ def replay(
                 size += 1
                 done.append((float("nan"), frame.arrival_s))
             point, network = point_at(start), segments[seg_at(start)].network
-            state = clock_state(point)
+            limit = thermal.gpu_limit_hz() if thermal is not None else None
+            if limit is not None and point.gpu_hz > limit:
+                point = dataclasses.replace(point, gpu_hz=limit)  # the board throttles
+            state = dataclasses.replace(clock_state(point), gpu_max_hz=point.gpu_hz)
             dt = batch_latency_s(network, size, point.gpu_hz, point.emc_hz, spec)
             dt *= rng.lognormvariate(0.0, ENGINE_JITTER)
             act = gpu_activity(network, size, point.gpu_hz, spec)
             extra = input_rail_w(spec, state, act) - input_rail_w(spec, state, 0.0)
+            extra_gpu = gpu_w(spec, state, act) - gpu_w(spec, state, 0.0)
             for i in range(len(done) - size, len(done)):
                 done[i] = (start + dt, start + dt - done[i][1])
-            batches.append((start, start + dt, size, extra))
+            batches.append((start, start + dt, size, extra, extra_gpu))
             engine_free = start + dt
 
     def close_window(w_start: float, w_end: float) -> None:
         run_engine(w_end)
         point = point_at(w_end - 1e-9)
         # Energy: idle power of the states in force, plus each batch's extra while it runs.
-        energy = 0.0
+        energy = gpu_j = 0.0
         edges = [w_start] + [t for t, _ in timeline if w_start < t < w_end] + [w_end]
         for a, b in itertools.pairwise(edges):
             energy += input_rail_w(spec, clock_state(point_at(a)), 0.0) * (b - a)
+            gpu_j += gpu_w(spec, clock_state(point_at(a)), 0.0) * (b - a)
         in_win = [bt for bt in batches if bt[1] > w_start and bt[0] < w_end]
-        for s, e, _size, extra in in_win:
-            energy += extra * (min(e, w_end) - max(s, w_start))
+        for s, e, _size, extra, extra_gpu in in_win:
+            overlap = min(e, w_end) - max(s, w_start)
+            energy += extra * overlap
+            gpu_j += extra_gpu * overlap
+        temps: dict[str, float] = {}
+        if thermal is not None:
+            temps["gpu"] = thermal.step(gpu_j / (w_end - w_start), w_end - w_start)
+            out.throttled_windows += thermal.throttled
         lat = [d for c, d in done if w_start <= c < w_end]
         started = [bt for bt in batches if w_start <= bt[0] < w_end]
         index = seg_at(w_start)
@@ -180,10 +209,11 @@ def replay(
             latency_p50_s=float(np.percentile(lat, 50)) if lat else 0.0,
             latency_p95_s=float(np.percentile(lat, 95)) if lat else 0.0,
             latency_p99_s=float(np.percentile(lat, 99)) if lat else 0.0,
-            engine_s_per_batch=float(np.mean([e - s for s, e, _, _ in started])) if started else 0,
-            mean_batch=float(np.mean([n for _, _, n, _ in started])) if started else 1.0,
+            engine_s_per_batch=float(np.mean([b[1] - b[0] for b in started])) if started else 0,
+            mean_batch=float(np.mean([b[2] for b in started])) if started else 1.0,
             board_w=energy / (w_end - w_start),
             queue_depth=len(queue),
+            temps_c=temps,
         )
         met = bool(lat) and window.latency_p99_s <= slo_s and window.drops == 0
         out.windows.append(WindowRecord(index, window, met))

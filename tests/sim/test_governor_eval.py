@@ -12,8 +12,16 @@ from edge_agent.sim.dvfs_model import (
     change_delay_s,
     emc_latency_increase,
 )
-from edge_agent.sim.governor_eval import emc_table, evaluate, prepare
-from edge_agent.sim.governor_replay import Segment
+from edge_agent.sim.governor_eval import (
+    Fixed,
+    Governed,
+    constant_state,
+    emc_table,
+    evaluate,
+    prepare,
+)
+from edge_agent.sim.governor_replay import Segment, replay
+from edge_agent.sim.thermal_model import ThermalModel
 from edge_agent.sim.perf_model import latency_s
 
 ORIN = get_board("jetson-orin-nano")
@@ -52,10 +60,10 @@ def test_points_come_from_the_board_tables() -> None:
 @pytest.mark.parametrize(("board", "slo_s"), [("jetson-tx2", 0.060), ("jetson-orin-nano", 0.020)])
 def test_short_evaluation_meets_the_decision_targets(board: str, slo_s: float) -> None:
     segments = [
-        Segment(12.0, 10.0, "resnet50"),
-        Segment(12.0, 60.0, "resnet50"),
-        Segment(12.0, 20.0, "resnet50"),
-        Segment(12.0, 20.0, "googlenet"),
+        Segment(24.0, 10.0, "resnet50"),
+        Segment(24.0, 60.0, "resnet50"),
+        Segment(24.0, 20.0, "resnet50"),
+        Segment(24.0, 20.0, "googlenet"),
     ]
     ev = evaluate(get_board(board), segments, GovernorParams(policy="slo", slo_latency_s=slo_s))
     assert ev.slo_windows_met_where_maxn >= 0.99
@@ -65,3 +73,35 @@ def test_short_evaluation_meets_the_decision_targets(board: str, slo_s: float) -
     # No switch loops: after the first segment's exploration, at most 2 changes per step.
     assert all(n <= 2 for n in ev.runs["slo"].per_segment_switches[1:])
     assert ev.runs["slo"].drops == 0
+
+
+def _hot_run(policy: GovernorParams, ambient_rise_c: float) -> tuple[ThermalModel, list[float]]:
+    board = prepare(ORIN)
+    thermal = ThermalModel(ORIN, ambient_rise_c=ambient_rise_c)
+    segments = [Segment(90.0, 150.0, "resnet50")]
+    if policy.policy == "fixed":
+        controller: Fixed | Governed = Fixed(board.preset_points[policy.preset])
+        states = constant_state(board.presets[policy.preset])
+    else:
+        controller, states = Governed(policy, board.points), board.grid_state
+    res = replay(ORIN, segments, controller, states, 0.020, thermal=thermal)
+    return thermal, [w.window.board_w for w in res.windows]
+
+
+def test_thermal_policy_keeps_the_zone_under_its_limit_without_board_throttling() -> None:
+    hot = 37.0  # a hot enclosure: fixed MAXN reaches the board trip (95 C)
+    fixed, _ = _hot_run(GovernorParams(policy="fixed", preset="maxn"), hot)
+    assert fixed.throttle_events >= 1
+    params = GovernorParams(policy="slo", slo_latency_s=0.020, thermal_limit_c=94.0)
+    governed, _ = _hot_run(params, hot)
+    assert governed.max_temp_c < 94.0
+    assert governed.throttle_events == 0
+
+
+def test_power_cap_holds_the_ten_second_average() -> None:
+    cap = 7.0
+    _, maxn_w = _hot_run(GovernorParams(policy="fixed", preset="maxn"), 0.0)
+    assert sum(maxn_w) / len(maxn_w) > cap  # the cap binds
+    _, watts = _hot_run(GovernorParams(policy="power_cap", power_cap_w=cap), 0.0)
+    for i in range(1, len(watts) - 10):
+        assert sum(watts[i : i + 10]) / 10 <= cap
