@@ -237,8 +237,8 @@ def evaluate(
     board = prepare(spec)
     runs: dict[str, RunSummary] = {}
     for name in FIXED:
-        res = replay(spec, segments, Fixed(board.preset_points[name]),
-                     constant_state(board.presets[name]), params.slo_latency_s, seed=seed)  # fmt: skip
+        fixed, states = Fixed(board.preset_points[name]), constant_state(board.presets[name])
+        res = replay(spec, segments, fixed, states, params.slo_latency_s, seed=seed)
         runs[f"fixed {name}"] = summarize(f"fixed {name}", res, len(segments))
     governed = Governed(params, board.points)
     res = replay(spec, segments, governed, board.grid_state, params.slo_latency_s, seed=seed)

@@ -21,8 +21,8 @@ from edge_agent.sim.governor_eval import (
     prepare,
 )
 from edge_agent.sim.governor_replay import Segment, replay
-from edge_agent.sim.thermal_model import ThermalModel
 from edge_agent.sim.perf_model import latency_s
+from edge_agent.sim.thermal_model import ThermalModel
 
 ORIN = get_board("jetson-orin-nano")
 TX2 = get_board("jetson-tx2")
