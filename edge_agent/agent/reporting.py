@@ -49,6 +49,7 @@ class ReportInputs:
     profile: Callable[[], str | None]
     profile_error: str | None
     monitor_reason: str
+    extra_events: Callable[[], list[str]] = lambda: []  # e.g. the governor's changes
 
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class Reporter:
             outbox_dropped=0 if outbox is None else outbox.dropped,
             outbox_lost=0 if outbox is None else outbox.lost,
             outbox_errors=0 if outbox is None else outbox.errors,
-            events=[_event_text(e) for e in events] + self._notes(),
+            events=[_event_text(e) for e in events] + inputs.extra_events() + self._notes(),
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
             results=snap.results,

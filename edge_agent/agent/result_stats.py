@@ -64,6 +64,11 @@ class ResultStats:
                 self._labelled += 1
                 self._correct += int(correct)
 
+    def latencies_since(self, t0: float) -> list[float]:
+        """Latencies (ms) of the results recorded at or after ``t0`` (the governor's window)."""
+        with self._lock:
+            return [lat for t, lat in zip(self._times, self._latency, strict=True) if t >= t0]
+
     def snapshot(self) -> StatsSnapshot:
         now = self._clock.monotonic()
         with self._lock:

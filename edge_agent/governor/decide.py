@@ -356,6 +356,12 @@ def decide(
     probe = next_probe(model, feasible, current, fps)
     if probe is not None:
         return move(probe, f"slo: explore ({model.distinct_points} points measured)", True, numbers)
+    if not model.informed and model.only_at_rate(fps):
+        # The search is over: end on the cheapest point it measured, however small the gain.
+        tried = [p for p in feasible if model.measured_energy_j(p, fps) is not None]
+        cheapest = min(tried, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=None)
+        if cheapest is not None and cheapest.key[:3] != current.key[:3]:
+            return move(cheapest, "slo: the cheapest point measured", False, numbers)
     saving = (cur.energy_j - best_pred.energy_j) / max(cur.energy_j, 1e-9)
     if current.key in feasible_keys and saving <= params.hysteresis:
         return stay("slo: settled", **numbers)[0], dataclasses.replace(state, converged=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from edge_agent.config_sections import GovernorConfig
+
 PolicyName = Literal["fixed", "slo", "power_cap", "thermal", "schedule"]
 POLICIES: tuple[PolicyName, ...] = ("fixed", "slo", "power_cap", "thermal", "schedule")
 
@@ -62,3 +64,22 @@ def scheduled_preset(schedule: tuple[tuple[float, str], ...], time_of_day_s: flo
         if start_s <= time_of_day_s % 86400:
             current = name
     return current
+
+
+def params_from_config(
+    policy: PolicyName, preset_name: str | None, cfg: GovernorConfig
+) -> GovernorParams:
+    """The parameters for ``profile.policy`` and its ``profile.governor`` section."""
+    return GovernorParams(
+        policy=policy,
+        preset=preset_name or "maxn",
+        slo_latency_s=cfg.slo_latency_ms / 1000.0,
+        slo_percentile=cfg.slo_percentile,
+        power_cap_w=cfg.power_cap_w,
+        thermal_limit_c=cfg.thermal_limit_c,
+        thermal_band_c=cfg.thermal_band_c,
+        schedule=tuple((entry.start_s, entry.profile) for entry in cfg.schedule),
+        dwell_s=cfg.dwell_s,
+        hysteresis=cfg.hysteresis,
+        headroom=cfg.headroom,
+    )

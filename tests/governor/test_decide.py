@@ -36,12 +36,12 @@ def optimum(truth: Truth, fps: float, slo_s: float) -> float:
     return min(truth.energy_j(p, fps) for p in ok)
 
 
-SLO = GovernorParams(policy="slo", slo_latency_s=0.030, dwell_s=3.0)
+SLO = GovernorParams(policy="slo", slo_latency_s=0.030, dwell_s=3.0, hysteresis=0.02)
 
 
 def test_slo_settles_near_the_least_energy_point_and_keeps_the_slo() -> None:
     truth = Truth()
-    state, decisions, visited = closed_loop(SLO, truth, [(30, 20.0)])
+    state, decisions, visited = closed_loop(SLO, truth, [(45, 20.0)])
     assert state.converged
     assert truth.energy_j(state.point, 20.0) <= optimum(truth, 20.0, SLO.slo_latency_s) * 1.10
     assert truth.energy_j(state.point, 20.0) < truth.energy_j(preset(POINTS, "maxn"), 20.0)
