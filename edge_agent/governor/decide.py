@@ -173,7 +173,7 @@ def _thermal_ceiling(
     return ceiling
 
 
-EXPLORE_BUDGET = 12  # distinct points measured per model before the fit alone decides
+EXPLORE_BUDGET = 10  # probes (changes) per model under its first load; the fit decides after
 AXES = ("gpu_hz", "emc_hz", "cpu_khz")
 
 
@@ -197,7 +197,11 @@ def _bisect(line: Sequence[OperatingPoint], energy: Sequence[float | None]) -> i
 
 
 def next_probe(
-    model: OnlineModel, feasible: Sequence[OperatingPoint], current: OperatingPoint, fps: float
+    model: OnlineModel,
+    feasible: Sequence[OperatingPoint],
+    current: OperatingPoint,
+    fps: float,
+    probes: int = 0,
 ) -> OperatingPoint | None:
     """The next point to measure while the served model is new (no earlier model to start from).
 
@@ -205,9 +209,9 @@ def next_probe(
     search on measured energy per inference: along the GPU clock (at the EMC and
     CPU caps of the best point measured so far), then the EMC clock, then the CPU cap, each by
     bisection over the points predicted to meet the SLO. None when the search is done or the
-    budget of ``EXPLORE_BUDGET`` distinct points is spent.
+    budget of ``EXPLORE_BUDGET`` probes is spent.
     """
-    if model.informed or model.distinct_points >= EXPLORE_BUDGET or not model.only_at_rate(fps):
+    if model.informed or probes >= EXPLORE_BUDGET or not model.only_at_rate(fps):
         return None
     grid = [p for p in feasible if p.preset is None]
     measured = [p for p in grid if model.measured_energy_j(p, fps) is not None]
@@ -353,15 +357,18 @@ def decide(
         return move(best, "slo: current point too slow", unseen, numbers)
     if now - state.last_change_s < params.dwell_s:
         return stay("dwell", **numbers)
-    probe = next_probe(model, feasible, current, fps)
+    probe = next_probe(model, feasible, current, fps, state.probes)
     if probe is not None:
         return move(probe, f"slo: explore ({model.distinct_points} points measured)", True, numbers)
     if not model.informed and model.only_at_rate(fps):
         # The search is over: end on the cheapest point it measured, however small the gain.
         tried = [p for p in feasible if model.measured_energy_j(p, fps) is not None]
         cheapest = min(tried, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=None)
-        if cheapest is not None and cheapest.key[:3] != current.key[:3]:
-            return move(cheapest, "slo: the cheapest point measured", False, numbers)
+        here = model.measured_energy_j(current, fps)
+        if cheapest is not None and cheapest.key[:3] != current.key[:3] and here is not None:
+            gain = 1.0 - (model.measured_energy_j(cheapest, fps) or here) / here
+            if gain > params.hysteresis / 2:
+                return move(cheapest, "slo: the cheapest point measured", False, numbers)
     saving = (cur.energy_j - best_pred.energy_j) / max(cur.energy_j, 1e-9)
     if current.key in feasible_keys and saving <= params.hysteresis:
         return stay("slo: settled", **numbers)[0], dataclasses.replace(state, converged=True)
