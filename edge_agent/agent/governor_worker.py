@@ -103,9 +103,13 @@ def build_window(
         end_s=end.mono,
         point=point,
         model=model,
-        input_fps=max(0, end.captured - start.captured) / span,
+        # A reload starts the counters again: then everything captured counts as new.
+        input_fps=(
+            end.captured - start.captured if end.captured >= start.captured else end.captured
+        )
+        / span,
         inferences=int(lat.size),
-        drops=max(0, end.drops - start.drops),
+        drops=end.drops - start.drops if end.drops >= start.drops else end.drops,
         latency_p50_s=pct(50),
         latency_p95_s=pct(95),
         latency_p99_s=pct(99),

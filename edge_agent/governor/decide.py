@@ -240,6 +240,9 @@ def decide(
     scales = Scales(
         max(p.gpu_hz for p in points), max(p.emc_hz for p in points), max(p.cpu_khz for p in points)
     )
+    if params.policy != "fixed" and window.input_fps < 0.1:
+        # No frames (a camera reconnecting, the pipeline reloading): nothing to learn or decide.
+        return Decision(state.point, state.point, "no load in the window"), state
     state = _observe(state, window, scales, params)
     current = state.point
     now = window.end_s

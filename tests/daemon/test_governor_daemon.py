@@ -1,0 +1,110 @@
+"""The daemon with ``profile.policy: slo`` on a simulated Orin Nano: real ORT, real mosquitto.
+
+The simulated board stretches the real engine's time by the GPU cap (as ``run --sim`` does) and
+its power model writes the rails the sampler reads. A load step (the camera's rate raised by a
+config reload) must move the governor to a faster point within a few seconds, the fall must bring
+it back down, and each change must reach the telemetry topic as an event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.agent.daemon import Agent
+from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.clock import SystemClock
+from edge_agent.config import validate_config
+from edge_agent.hardware import clocks
+from edge_agent.hardware.root import Root
+from edge_agent.sim import create_board
+from edge_agent.sim.perf_model import time_scale
+from edge_agent.sim.power_model import PowerModel
+from tests.fakes.broker import MosquittoBroker
+from tests.integration.agent_helpers import Recorder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sim_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[tuple[Agent, Path]]:
+    root = tmp_path / "board"
+    create_board("jetson-orin-nano", root)
+    clock = SystemClock()
+    hooks = PipelineHooks(latency_scale=lambda: time_scale(root), clock=clock)
+    power = PowerModel(root, clock, busy=hooks.busy_fraction)
+    config = validate_config(
+        {
+            "device_id": f"gov-{tmp_path.name[-10:]}".replace("_", "-"),
+            "root": str(root),
+            "state_dir": str(tmp_path / "state"),
+            "power": {"monitor": "sim"},
+            "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+            "telemetry": {"interval_s": 0.5},
+            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 5}],
+            # At 5 fps the simulated board is idle-dominated: points differ by a few percent.
+            "profile": {
+                "policy": "slo",
+                "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
+            },
+        },
+        env={},
+    )
+    power.start()
+    agent = Agent(config, clock=clock, hooks=hooks)
+    yield agent, root
+    agent.shutdown()
+    power.stop()
+    power.join()
+
+
+def _gpu_cap(root: Path) -> int:
+    r = Root(root)
+    dev = clocks.find_gpu_devfreq(r)
+    assert dev is not None
+    return clocks.read_gpu(r, dev).max_hz
+
+
+def _wait(predicate: Any, timeout_s: float) -> bool:
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.1)):
+        if predicate():
+            return True
+        tick.wait(0.1)
+    return bool(predicate())
+
+
+def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
+    sim_agent: tuple[Agent, Path], mosquitto: MosquittoBroker
+) -> None:
+    agent, root = sim_agent
+    top = _gpu_cap(root)
+    with Recorder(mosquitto, f"edge/{agent.config.device_id}/telemetry") as rec:
+        agent.start()
+        # Under a light load the governor leaves the mode's top GPU clock.
+        assert _wait(lambda: _gpu_cap(root) < top, 30.0)
+        _wait(lambda: agent.parts.governor is not None and agent.parts.governor.state.converged, 30)
+        quiet = _gpu_cap(root)
+        cameras = [agent.config.cameras[0].model_copy(update={"fps": 400})]
+        assert agent.apply_config(agent.config.model_copy(update={"cameras": cameras})).status == (
+            "applied"
+        )
+        ok = _wait(lambda: _gpu_cap(root) > quiet, 8.0)
+        gov = agent.parts.governor
+        assert gov is not None
+        assert ok, "no faster point after the step"
+        cameras = [agent.config.cameras[0].model_copy(update={"fps": 5})]
+        agent.apply_config(agent.config.model_copy(update={"cameras": cameras}))
+        busy = _gpu_cap(root)
+        assert _wait(lambda: _gpu_cap(root) < busy, 30.0), "no slower point after the fall"
+        events = [
+            e
+            for m in rec.snapshot()
+            for e in m.json().get("events", [])
+            if e.startswith("governor: ")
+        ]
+    assert any("-> gpu" in e and "applied in" in e for e in events)
