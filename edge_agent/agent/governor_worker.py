@@ -86,14 +86,20 @@ def build_window(
     point: OperatingPoint,
     model: str,
     time_of_day_s: float = 0.0,
+    engine_ms: list[float] | None = None,
 ) -> MetricsWindow:
     """The metrics window between two counter readings (a pure function)."""
     span = max(end.mono - start.mono, 1e-6)
     lat = np.array(latencies_ms, dtype=np.float64) / 1000.0
     mean_batch = float(stats.get("mean_batch_size") or 1.0)
-    by_batch = stats.get("service_ms_by_batch") or {}
-    size = max(1, round(mean_batch))
-    service_ms = by_batch.get(size) or (next(iter(by_batch.values())) if by_batch else 0.0)
+    if engine_ms:
+        # Measured in this window: the pipeline's per-batch-size estimate is smoothed over the
+        # whole run and would lag a change of clocks.
+        service_ms = float(np.mean(engine_ms))
+    else:
+        by_batch = stats.get("service_ms_by_batch") or {}
+        size = max(1, round(mean_batch))
+        service_ms = by_batch.get(size) or (next(iter(by_batch.values())) if by_batch else 0.0)
 
     def pct(q: float) -> float:
         return float(np.percentile(lat, q)) if lat.size else 0.0
@@ -183,6 +189,7 @@ class GovernorWorker:
             self.state.point,
             self._in.model(),
             self._in.time_of_day_s(),
+            self._in.stats.engine_since(start.mono),
         )
         decision, new_state = decide(self.params, self.points, self.state, window)
         if decision.changed:

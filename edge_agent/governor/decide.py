@@ -353,9 +353,19 @@ def decide(
     if forced:
         return move(best, forced, unseen, numbers)
     if missed:
-        return move(
-            best, f"slo: missed ({observed * 1e3:.1f} ms, {window.drops} drops)", unseen, numbers
+        # A miss only ever moves to a faster point: the cheapest faster one predicted to meet
+        # the SLO, else the fastest there is; at the top already, it stays.
+        why = f"slo: missed ({observed * 1e3:.1f} ms, {window.drops} drops)"
+        faster = [p for p in candidates if preds[p.key].engine_s < cur.engine_s]
+        if not faster:
+            return stay(f"{why}; already the fastest point", **numbers)
+        ok = [p for p in faster if p.key in feasible_keys]
+        target = (
+            min(ok, key=lambda p: preds[p.key].energy_j)
+            if ok
+            else min(faster, key=lambda p: (preds[p.key].engine_s, preds[p.key].board_w))
         )
+        return move(target, why, not model.measured(target), numbers)
     if current.key not in feasible_keys and current.key in state.too_slow:
         return move(best, "slo: current point too slow", unseen, numbers)
     if now - state.last_change_s < params.dwell_s:

@@ -93,14 +93,21 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
         assert agent.apply_config(agent.config.model_copy(update={"cameras": cameras})).status == (
             "applied"
         )
-        ok = _wait(lambda: _gpu_cap(root) > quiet, 8.0)
         gov = agent.parts.governor
         assert gov is not None
-        assert ok, "no faster point after the step"
+        stepped = _wait(lambda: _gpu_cap(root) > quiet, 8.0)
+        assert stepped, [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
         cameras = [agent.config.cameras[0].model_copy(update={"fps": 5})]
         agent.apply_config(agent.config.model_copy(update={"cameras": cameras}))
-        busy = _gpu_cap(root)
-        assert _wait(lambda: _gpu_cap(root) < busy, 30.0), "no slower point after the fall"
+        # The governor may still step up once more while the reload lands; "back down" means
+        # below the fastest cap it used for the load.
+        seen = [_gpu_cap(root)]
+
+        def came_down() -> bool:
+            seen.append(_gpu_cap(root))
+            return seen[-1] < max(seen)
+
+        assert _wait(came_down, 30.0), f"no slower point after the fall (caps {sorted(set(seen))})"
         events = [
             e
             for m in rec.snapshot()

@@ -121,3 +121,18 @@ def _scales() -> Scales:
     return Scales(
         max(p.gpu_hz for p in POINTS), max(p.emc_hz for p in POINTS), max(p.cpu_khz for p in POINTS)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(window_args, min_size=1, max_size=12))
+def test_an_slo_miss_never_moves_to_a_slower_point(seq: list[Args]) -> None:
+    params = GovernorParams(policy="slo", slo_latency_s=0.05)
+    for _p, before, window, decision, state in _run(params, seq):
+        missed = window.latency_p99_s > params.slo_latency_s or window.drops > 0
+        if not (missed and decision.changed and decision.reason.startswith("slo: missed")):
+            continue
+        model = state.model_for(window.model, _scales())
+        fps = max(window.input_fps, 1e-3)
+        new_s = predict(model, decision.point, fps, 1.0).engine_s
+        old_s = predict(model, before.point, fps, 1.0).engine_s
+        assert new_s < old_s
