@@ -19,6 +19,7 @@ from edge_agent.agent.daemon import Agent
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.clock import SystemClock
 from edge_agent.config import validate_config
+from edge_agent.errors import SysfsError
 from edge_agent.hardware import clocks
 from edge_agent.hardware.root import Root
 from edge_agent.sim import create_board
@@ -66,7 +67,14 @@ def _gpu_cap(root: Path) -> int:
     r = Root(root)
     dev = clocks.find_gpu_devfreq(r)
     assert dev is not None
-    return clocks.read_gpu(r, dev).max_hz
+    for _ in range(50):
+        try:
+            return r.read_int(f"{dev.path}/max_freq")
+        except SysfsError:
+            # The simulated tree's files are rewritten in place (truncate, write): a read can
+            # land in between and see an empty file, which a kernel sysfs file never shows.
+            continue
+    return r.read_int(f"{dev.path}/max_freq")
 
 
 def _wait(predicate: Any, timeout_s: float) -> bool:
