@@ -46,8 +46,8 @@ def sim_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[tuple[Agen
             "power": {"monitor": "sim"},
             "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
             "telemetry": {"interval_s": 0.5},
-            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 5}],
-            # At 5 fps the simulated board is idle-dominated: points differ by a few percent.
+            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 60}],
+            # The simulated board at 60 fps is idle-dominated: points differ by a few percent.
             "profile": {
                 "policy": "slo",
                 "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
@@ -105,7 +105,7 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
         assert gov is not None
         stepped = _wait(lambda: _gpu_cap(root) > quiet, 8.0)
         assert stepped, [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
-        cameras = [agent.config.cameras[0].model_copy(update={"fps": 5})]
+        cameras = [agent.config.cameras[0].model_copy(update={"fps": 60})]
         agent.apply_config(agent.config.model_copy(update={"cameras": cameras}))
         # The governor may still step up once more while the reload lands; "back down" means
         # below the fastest cap it used for the load.
