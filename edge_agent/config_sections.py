@@ -111,13 +111,41 @@ class CustomProfileConfig(Section):
         return value
 
 
+class ScheduleEntry(Section):
+    """From ``start`` (local ``HH:MM``) on, the ``schedule`` policy runs ``profile``."""
+
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    profile: str = Field(min_length=1)
+
+    @property
+    def start_s(self) -> float:
+        hours, minutes = self.start.split(":")
+        return int(hours) * 3600.0 + int(minutes) * 60.0
+
+
+class GovernorConfig(Section):
+    """Parameters of the closed-loop governor (``profile.policy`` other than ``fixed``)."""
+
+    slo_latency_ms: float = Field(default=100.0, gt=0, le=60000)
+    slo_percentile: Literal["p95", "p99"] = "p99"
+    power_cap_w: float | None = Field(default=None, gt=0, le=1000)
+    thermal_limit_c: float | None = Field(default=None, gt=0, le=125)
+    thermal_band_c: float = Field(default=3.0, gt=0, le=30)
+    schedule: list[ScheduleEntry] = Field(default_factory=list)
+    dwell_s: float = Field(default=2.0, ge=0, le=3600)
+    hysteresis: float = Field(default=0.05, ge=0, le=1)
+    headroom: float = Field(default=0.15, ge=0, lt=1)
+    window_s: float = Field(default=1.0, ge=0.2, le=60, description="One decision per window")
+
+
 class ProfileConfig(Section):
     """DVFS profile policy."""
 
     initial: str | None = Field(
         default=None, max_length=MAX_NAME_CHARS, description="Profile applied and verified at start"
     )
-    policy: Literal["fixed"] = "fixed"
+    policy: Literal["fixed", "slo", "power_cap", "thermal", "schedule"] = "fixed"
+    governor: GovernorConfig = Field(default_factory=GovernorConfig)
     backend: Literal["auto", "nvpmodel", "sysfs", "jtop"] = "auto"
     allow_reboot: bool = False
     restore_on_exit: bool = False
@@ -126,6 +154,17 @@ class ProfileConfig(Section):
     )
     custom: dict[str, CustomProfileConfig] = Field(default_factory=dict)
     switch_timeout_s: float = Field(default=15.0, ge=0.1, le=600)
+
+    @model_validator(mode="after")
+    def _policy_needs(self) -> ProfileConfig:
+        gov = self.governor
+        if self.policy == "power_cap" and gov.power_cap_w is None:
+            raise ValueError("policy power_cap needs governor.power_cap_w")
+        if self.policy == "thermal" and gov.thermal_limit_c is None:
+            raise ValueError("policy thermal needs governor.thermal_limit_c")
+        if self.policy == "schedule" and not gov.schedule:
+            raise ValueError("policy schedule needs governor.schedule entries")
+        return self
 
 
 class PowerConfig(Section):

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.agent.exporter import MetricsExporter
+from edge_agent.agent.governor_setup import build_governor
+from edge_agent.agent.governor_worker import GovernorWorker
 from edge_agent.agent.hooks import PipelineHooks
 from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
 from edge_agent.agent.result_stats import ResultStats
@@ -96,6 +98,7 @@ class AgentParts:
         self.commands: ProfileCommandHandler | None = None
         self.pipeline: Pipeline | None = None
         self.reporter: Reporter | None = None
+        self.governor: GovernorWorker | None = None
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
         self.broker_port = config.mqtt.port
@@ -125,6 +128,18 @@ class AgentParts:
         self.pipeline = self._build_pipeline(self.config)
         self.pipeline.start()
         self._start_reporting()
+        self.governor = build_governor(
+            self.config.profile,
+            self.root,
+            self.clock,
+            self.stats,
+            self.ledger,
+            lambda: self.pipeline.stats() if self.pipeline is not None else {},
+            lambda: str(self.pipeline.engine_info().get("model")) if self.pipeline else "",
+            self.profiles,
+        )
+        if self.governor is not None:
+            self.governor.start()
 
     def _start_profiles(self) -> None:
 
@@ -368,6 +383,9 @@ class AgentParts:
         if self.watchdog is not None:
             self.watchdog.stop()
             self.watchdog.join(timeout_s=5.0)
+        if self.governor is not None:
+            self.governor.stop()
+            self.governor.join(timeout_s=5.0)
         if self.pipeline is not None:
             self.pipeline.stop()
             self.pipeline.join(timeout_s=10.0)
@@ -438,6 +456,7 @@ class AgentParts:
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
+            extra_events=lambda: self.governor.drain_events() if self.governor else [],
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ class ReportInputs:
     profile_error: str | None
     monitor_reason: str
     config_version: Callable[[], Mapping[str, int] | None] = lambda: None
+    extra_events: Callable[[], list[str]] = lambda: []  # e.g. the governor's changes
 
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class Reporter:
             outbox_lost=0 if outbox is None else outbox.lost,
             outbox_errors=0 if outbox is None else outbox.errors,
             outbox_detail=None if outbox is None else outbox.telemetry_detail(),
-            events=[_event_text(e) for e in events] + self._notes(),
+            events=[_event_text(e) for e in events] + inputs.extra_events() + self._notes(),
             window_s=round(now - start, 3),
             total_name=energy["total_name"],
             results=snap.results,

@@ -74,6 +74,16 @@ class ResultStats:
             return 0, None
         return len(recent), round(float(np.percentile(np.array(recent), 95)), 3)
 
+    def latencies_since(self, t0: float) -> list[float]:
+        """Latencies (ms) of the results recorded at or after ``t0`` (the governor's window)."""
+        with self._lock:
+            return [lat for t, lat in zip(self._times, self._latency, strict=True) if t >= t0]
+
+    def engine_since(self, t0: float) -> list[float]:
+        """Engine times (ms) of the results recorded at or after ``t0``."""
+        with self._lock:
+            return [ms for t, ms in zip(self._times, self._engine, strict=True) if t >= t0]
+
     def snapshot(self) -> StatsSnapshot:
         now = self._clock.monotonic()
         with self._lock:

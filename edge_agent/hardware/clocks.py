@@ -363,3 +363,16 @@ def set_emc_cap_hz(root: Root, hz: int) -> int:
     if rel is None:
         raise HardwareError(f"no EMC cap file under {root.path} (tried {', '.join(EMC_CAP_PATHS)})")
     return _write_read_back(root, rel, hz)
+
+
+EMC_CLK_DIR = "sys/kernel/debug/bpmp/debug/clk/emc"
+
+
+def read_emc_rates_hz(root: Root) -> tuple[int, ...]:
+    """The EMC rates the BPMP lists (debugfs ``possible_rates``), or () where it is not readable.
+
+    The other EMC rates a governor may use are the caps of the board's own nvpmodel.conf.
+    """
+    rates = _int_list(_read_opt_text(root, f"{EMC_CLK_DIR}/possible_rates"))
+    top = _read_opt_int(root, f"{EMC_CLK_DIR}/max_rate")
+    return tuple(sorted({r for r in rates if r > 0} | ({top} if top else set())))

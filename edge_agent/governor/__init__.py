@@ -1,0 +1,1 @@
+"""The closed-loop DVFS governor: policies, operating points, the online model, decisions."""
