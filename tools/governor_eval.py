@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edge_agent.governor.policy import GovernorParams
 from edge_agent.sim.boards import get_board
-from edge_agent.sim.governor_eval import Evaluation, evaluate
+from edge_agent.sim.governor_eval import Evaluation, evaluate, landscape, prepare
 from edge_agent.sim.governor_replay import Segment
 
 # p99 latency SLO per board (s): a few frame intervals at 60 fps on the TX2, tighter on Orin.
@@ -55,13 +56,41 @@ def run(board: str, segment_s: float, verbose: bool) -> Evaluation:
     return ev
 
 
+def pareto(board: str, segment_s: float, out: Path) -> Path:
+    """The energy/latency landscape of every DVFS point on the trace's 60 fps segment."""
+    # Lazy: matplotlib is the optional charts extra; the table above needs none of it.
+    from edge_agent.bench.charts import DvfsPoint, pareto_chart
+
+    slo_s = SLO_S.get(board, 0.05)
+    segment = trace(segment_s)[1]
+    runs = landscape(prepare(get_board(board)), segment, slo_s, seed=0)
+    points = [
+        DvfsPoint(
+            r.point.label(),
+            r.result.energy_per_inference_j * 1e3,
+            r.result.p99_s * 1e3,
+            r.qualifies,
+        )
+        for r in runs
+    ]
+    title = f"{board} (simulated): ResNet-50 at {segment.fps:g} fps, every DVFS point"
+    return pareto_chart(points, out / f"dvfs_pareto_{board}.png", title=title, slo_ms=slo_s * 1e3)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segment-s", type=float, default=30.0)
     ap.add_argument("--boards", default="jetson-tx2,jetson-orin-nano")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every governor change")
+    ap.add_argument(
+        "--out", type=Path, help="also write dvfs_pareto_<board>.png (the 60 fps segment)"
+    )
     args = ap.parse_args(argv)
     evals = [run(b, args.segment_s, args.verbose) for b in args.boards.split(",")]
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for board in args.boards.split(","):
+            print("wrote", pareto(board, args.segment_s, args.out))
     worst_oracle = max(e.slo_vs_oracle for e in evals)
     worst_maxn = max(e.slo_vs_maxn for e in evals)
     met = min(e.slo_windows_met_where_maxn for e in evals)

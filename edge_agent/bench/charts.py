@@ -8,6 +8,11 @@ Two charts, each ``WIDTH_PX`` x ``HEIGHT_PX``:
   batch sizes, the latency budget as a vertical line, and each profile's best point (the most
   images/s within the budget, or overall without one) starred.
 
+A third chart, ``dvfs_pareto_<board>.png``, comes from the governor's evaluation
+(``tools/governor_eval.py --out DIR``): energy per inference against p99 latency for every
+DVFS operating point of a trace segment, the Pareto front (no other point is both faster and
+cheaper) as a line, the SLO as a vertical line.
+
 Figures are drawn with matplotlib's object API on the Agg canvas: no pyplot state, no GUI
 backend, safe from any thread.
 """
@@ -15,6 +20,7 @@ backend, safe from any thread.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,6 +34,29 @@ HEIGHT_PX = 500
 DPI = 100
 EFFICIENCY_PNG = "images_per_watt.png"
 LATENCY_PNG = "throughput_latency.png"
+
+
+@dataclass(frozen=True)
+class DvfsPoint:
+    """One operating point's outcome on a workload: its label, mJ/inference and p99 (ms)."""
+
+    label: str
+    energy_mj: float
+    p99_ms: float
+    meets_slo: bool
+
+
+def pareto_front(points: Sequence[DvfsPoint]) -> list[DvfsPoint]:
+    """The points no other point beats on both p99 latency and energy, by rising latency.
+
+    A point is dominated when another has p99 and energy no higher and one of them lower; ties
+    on both keep the first.
+    """
+    front: list[DvfsPoint] = []
+    for point in sorted(points, key=lambda p: (p.p99_ms, p.energy_mj)):
+        if not front or point.energy_mj < front[-1].energy_mj:
+            front.append(point)
+    return front
 
 
 def _figure() -> Figure:
@@ -125,6 +154,45 @@ def latency_chart(results: Sequence[BenchResult], path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def pareto_chart(
+    points: Sequence[DvfsPoint], path: Path, *, title: str, slo_ms: float | None
+) -> Path:
+    """Energy per inference against p99 latency per DVFS point, with the Pareto front."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for meets, marker, label in ((True, "o", "meets the SLO"), (False, "x", "misses the SLO")):
+        chosen = [p for p in points if p.meets_slo == meets]
+        if chosen:
+            ax.scatter(
+                [p.p99_ms for p in chosen], [p.energy_mj for p in chosen], marker=marker,
+                alpha=0.6, label=f"operating point, {label}",
+            )  # fmt: skip
+    front = pareto_front(points)
+    ax.plot(
+        [p.p99_ms for p in front], [p.energy_mj for p in front], color="black", linewidth=1.5,
+        drawstyle="steps-post", label="Pareto front",
+    )  # fmt: skip
+    qualifying = [p for p in points if p.meets_slo]
+    if qualifying:
+        best = min(qualifying, key=lambda p: p.energy_mj)
+        ax.plot(
+            [best.p99_ms], [best.energy_mj], marker="*", markersize=18, linestyle="none",
+            color="tab:green", label=f"least energy within the SLO: {best.label}",
+        )  # fmt: skip
+    if slo_ms is not None:
+        ax.axvline(slo_ms, color="red", linestyle="--", label=f"SLO p99 {slo_ms:g} ms")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("p99 latency (ms)")
+    ax.set_ylabel("energy per inference (mJ)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
     fig.savefig(path, dpi=DPI)
     return path
 

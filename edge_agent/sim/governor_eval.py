@@ -170,27 +170,42 @@ def summarize(name: str, result: ReplayResult, segments: int) -> RunSummary:
     )
 
 
+@dataclass(frozen=True)
+class PointRun:
+    """One segment replayed at one static operating point."""
+
+    point: OperatingPoint
+    result: ReplayResult
+    windows_met: float
+
+    @property
+    def qualifies(self) -> bool:
+        """The SLO met in >= 99% of the windows, with no drops."""
+        return self.windows_met >= 0.99 and self.result.drops == 0
+
+
+def landscape(board: Board, segment: Segment, slo_s: float, seed: int) -> list[PointRun]:
+    """``segment`` replayed at every operating point: the DVFS energy/latency landscape."""
+    runs = []
+    for point in board.points:
+        res = replay(board.spec, [segment], Fixed(point), board.grid_state, slo_s, seed=seed)
+        share = sum(w.met for w in res.windows) / max(1, len(res.windows))
+        runs.append(PointRun(point, res, share))
+    return runs
+
+
 def oracle(board: Board, segments: Sequence[Segment], slo_s: float, seed: int) -> RunSummary:
     """The best static point per segment: least energy/inference with the SLO met in >= 99% of
     its windows and no drops (the fastest point when none qualifies)."""
     energy, inferences, drops, flags, lat, chosen_points = 0.0, 0, 0, [], [], []
+    top = max(p.key for p in board.points)
     for seg in segments:
-        best: tuple[float, ReplayResult, OperatingPoint] | None = None
-        fallback: ReplayResult | None = None
-        for point in board.points:
-            res = replay(board.spec, [seg], Fixed(point), board.grid_state, slo_s, seed=seed)
-            share = sum(w.met for w in res.windows) / max(1, len(res.windows))
-            if point.key == max(p.key for p in board.points):
-                fallback = res
-            if (
-                share >= 0.99
-                and res.drops == 0
-                and (best is None or res.energy_per_inference_j < best[0])
-            ):
-                best = (res.energy_per_inference_j, res, point)
-        chosen = best[1] if best else fallback
-        chosen_points.append(best[2].label() if best else "fastest (none met the SLO)")
-        assert chosen is not None
+        runs = landscape(board, seg, slo_s, seed)
+        fallback = next(r for r in runs if r.point.key == top)
+        good = [r for r in runs if r.qualifies]
+        best = min(good, key=lambda r: r.result.energy_per_inference_j) if good else None
+        chosen = best.result if best else fallback.result
+        chosen_points.append(best.point.label() if best else "fastest (none met the SLO)")
         energy += chosen.energy_j
         inferences += chosen.inferences
         drops += chosen.drops
