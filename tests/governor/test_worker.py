@@ -83,7 +83,8 @@ def test_tables_come_from_the_tree(orin: SimBoard) -> None:
     mode_cap = clocks.read_gpu(root, tables.gpu).max_hz  # the nvpmodel mode's GPU cap
     assert mode_cap < max(orin.spec.gpu.freqs_hz)
     assert tables.tables.gpu_hz == tuple(f for f in orin.spec.gpu.freqs_hz if f <= mode_cap)
-    assert tables.tables.emc_hz == (2133000000,)  # the 15W mode caps the EMC at 2133 MHz
+    # The super conf boots in 25W, whose EMC cap (-1) reads back as the board maximum, 3199 MHz.
+    assert tables.tables.emc_hz == (3199000000,)
     cpu_table = {f for c in orin.spec.clusters for f in c.freqs_khz}
     assert set(tables.tables.cpu_khz) <= cpu_table
 
