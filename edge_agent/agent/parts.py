@@ -142,7 +142,6 @@ class AgentParts:
             self.governor.start()
 
     def _start_profiles(self) -> None:
-
         try:
             controller = ProfileController(
                 self.root,
@@ -177,7 +176,6 @@ class AgentParts:
             logger.error("%s; running on the current profile", self.profile_error)
 
     def _start_power(self) -> None:
-
         cfg = self.config.power
         monitor, self.monitor_reason = open_monitor(cfg.monitor, self.root, self.clock)
         if not monitor.available:
@@ -203,7 +201,6 @@ class AgentParts:
                 )
 
     def _start_mqtt(self) -> None:
-
         mqtt = self.config.mqtt
         if mqtt.host == "embedded":
             mqtt = self._start_embedded_broker()
@@ -250,7 +247,6 @@ class AgentParts:
         self.publisher.start()
 
     def _start_embedded_broker(self) -> Any:
-
         port = self.config.mqtt.port
         self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
         try:
@@ -263,7 +259,6 @@ class AgentParts:
         return self.config.mqtt.model_copy(update={"host": "127.0.0.1", "port": self.broker.port})
 
     def _build_pipeline(self, config: AgentConfig) -> Pipeline:
-
         return Pipeline(
             config.cameras,
             config.model,
@@ -276,7 +271,6 @@ class AgentParts:
         )
 
     def _start_reporting(self) -> None:
-
         assert self.reporter is not None
         self.reporter.start()
         self.watchdog = Watchdog(

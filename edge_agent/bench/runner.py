@@ -112,7 +112,6 @@ class OrtRunner:
         max_batch: int,
         latency_scale: Callable[[], float] | None = None,
     ) -> None:
-
         config = ModelConfig.model_validate({"path": model_path, "precision": precision})
         self._engine = Engine(
             model_path, config, state_dir, clock, max_batch=max_batch, latency_scale=latency_scale

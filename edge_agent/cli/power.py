@@ -195,7 +195,6 @@ def _start(monitor: PowerMonitor, clock: Clock, interval_ms: float, span_s: floa
 
 
 def _sampled(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
-
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 
@@ -302,7 +301,6 @@ class _ModeReader:
         self._name = "n/a"
 
     def name(self) -> str:
-
         now = self._clock.monotonic()
         if self._at is not None and now - self._at < _MODE_REFRESH_S:
             return self._name
@@ -314,7 +312,6 @@ class _ModeReader:
         return self._name
 
     def _profile(self) -> str:
-
         # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
         from edge_agent.config import ProfileConfig, default_state_dir
         from edge_agent.power.profile_apply import ProfileController
@@ -334,7 +331,6 @@ class _ModeReader:
 
 
 def _watch(args: argparse.Namespace, root: Root, monitor: PowerMonitor, clock: Clock) -> int:
-
     # Lazy: these pull in pydantic, numpy or the board tables; --help stays fast.
     from edge_agent.power.ledger import EnergyLedger
 

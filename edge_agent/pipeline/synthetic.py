@@ -41,7 +41,6 @@ def synthetic_frames(
 
 
 def _digit_frames(size: int, loop: bool) -> Iterator[tuple[np.ndarray, str | None]]:
-
     images, labels = load_holdout()
     # Nearest-neighbour upscaling by an integer factor keeps every 8x8 value exact, so an
     # INTER_AREA downscale in preprocessing gives back the held-out pixels.
