@@ -13,7 +13,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.integration.agent_helpers import (
     Recorder,
     agent_config,
     new_device_id,
-    persistent_mosquitto,
     write_config,
 )
 
@@ -36,16 +34,6 @@ FAST_CAMERAS = [
     {"name": "cam_a", "uri": "synthetic://digits", "fps": 250},
     {"name": "cam_b", "uri": "synthetic://digits", "fps": 250},
 ]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    mosquitto = persistent_mosquitto(folder)
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 def _counters(state: Path) -> dict[str, dict[str, int]]:
@@ -87,8 +75,9 @@ def _expected(summary: dict[str, Any], boot: str) -> set[str]:
 
 @pytest.mark.parametrize("size_mb", [2, 5])
 def test_full_state_disk_counts_every_loss_and_recovers(
-    tmp_path: Path, broker: MosquittoBroker, size_mb: int
+    tmp_path: Path, restartable_broker: MosquittoBroker, size_mb: int
 ) -> None:
+    broker = restartable_broker
     state = tmp_path / "state"
     scratch = tmp_path / "tmp"
     scratch.mkdir()

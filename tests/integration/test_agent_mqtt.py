@@ -29,7 +29,6 @@ from tests.integration.agent_helpers import (
     first_arrival_violations,
     new_device_id,
     outbox_result_ids,
-    persistent_mosquitto,
     run_to_exit,
     wait_outbox,
     write_config,
@@ -123,18 +122,6 @@ def test_minimal_config_runs_the_demo_pipeline(tmp_path: Path, mosquitto: Mosqui
 
 
 # -- 2. a broker outage loses nothing ----------------------------------------------------------
-
-
-@pytest.fixture
-def restartable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    """Like ``own_mosquitto``, but subscriber sessions survive the restart (see
-    ``persistent_mosquitto``)."""
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    broker = persistent_mosquitto(folder)
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 def test_broker_outage_delivers_every_msg_id(

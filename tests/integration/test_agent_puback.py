@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from tests.integration.agent_helpers import (
     count_results,
     new_device_id,
     outbox_result_ids,
-    persistent_mosquitto,
     wait_outbox,
     write_config,
 )
@@ -38,27 +36,14 @@ TWO_CAMERAS = [
 ]
 
 
-@pytest.fixture
-def frozen_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    """A persistent mosquitto (subscriber sessions survive its restart), thawed at the end."""
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    broker = persistent_mosquitto(folder)
-    broker.start()
-    yield broker
-    if broker.proc is not None:
-        os.kill(broker.proc.pid, signal.SIGCONT)
-    broker.stop()
-
-
 def _ns(ids: set[str]) -> list[int]:
     return sorted(int(m.rsplit(":", 1)[1]) for m in ids)
 
 
 def test_unacknowledged_results_stay_in_the_outbox_until_puback(
-    tmp_path: Path, frozen_broker: MosquittoBroker
+    tmp_path: Path, restartable_broker: MosquittoBroker
 ) -> None:
-    broker = frozen_broker
+    broker = restartable_broker
     device = new_device_id()
     config = write_config(
         tmp_path / "agent.yaml",
