@@ -66,23 +66,29 @@ class ResultStats:
 
     def since(self, start_mono: float) -> tuple[int, float | None]:
         """Results recorded at or after ``start_mono`` and their p95 latency (ms)."""
-        with self._lock:
-            recent = [
-                lat for t, lat in zip(self._times, self._latency, strict=True) if t >= start_mono
-            ]
+        recent = self.latencies_since(start_mono)
         if not recent:
             return 0, None
         return len(recent), round(float(np.percentile(np.array(recent), 95)), 3)
 
     def latencies_since(self, t0: float) -> list[float]:
         """Latencies (ms) of the results recorded at or after ``t0`` (the governor's window)."""
-        with self._lock:
-            return [lat for t, lat in zip(self._times, self._latency, strict=True) if t >= t0]
+        return self._since(t0, self._latency)
 
     def engine_since(self, t0: float) -> list[float]:
         """Engine times (ms) of the results recorded at or after ``t0``."""
+        return self._since(t0, self._engine)
+
+    def _since(self, t0: float, values: deque[float]) -> list[float]:
+        # The ring is in time order: walk back from the newest until the window starts.
         with self._lock:
-            return [ms for t, ms in zip(self._times, self._engine, strict=True) if t >= t0]
+            out = []
+            for t, value in zip(reversed(self._times), reversed(values), strict=True):
+                if t < t0:
+                    break
+                out.append(value)
+        out.reverse()
+        return out
 
     def snapshot(self) -> StatsSnapshot:
         now = self._clock.monotonic()
