@@ -47,13 +47,28 @@ def run(board: str, segment_s: float, verbose: bool) -> Evaluation:
         print(f"{r.name:<12} {r.energy_mj:>8.1f} {r.p99_ms:>8.1f} {r.windows_met:>8.1%} "
               f"{r.drops:>6d} {r.switches:>3d} ({per_seg})")  # fmt: skip
     met = ev.slo_windows_met_where_maxn
-    print(f"slo vs oracle {ev.slo_vs_oracle:+.1%}, vs maxn {ev.slo_vs_maxn:+.1%}, ", end="")
-    print(f"SLO windows where maxn meets it {met:.1%}, probes per step {ev.probes}")
+    print(f"slo vs oracle {ev.slo_vs_oracle:+.1%}, vs maxn {ev.slo_vs_maxn:+.1%} ", end="")
+    print(f"(the oracle: {ev.oracle_vs_maxn:+.1%}), SLO windows where maxn meets it {met:.1%}")
+    print(f"probes to settle per segment {ev.probes}, ", end="")
+    print(f"changes after each step {ev.changes_per_step}")
     print("oracle points per segment:", "; ".join(ev.runs["oracle"].points))
+    print("targets:", ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in targets(ev)))
     if verbose:
         for line in ev.reasons:
             print("  ", line)
     return ev
+
+
+def targets(ev: Evaluation) -> list[tuple[str, bool]]:
+    """The issue's targets for one board."""
+    probes_ok = all(0 <= p <= 15 for p in ev.probes)
+    return [
+        ("SLO windows >= 99%", ev.slo_windows_met_where_maxn >= 0.99),
+        ("within 10% of the oracle", ev.slo_vs_oracle <= 0.10),
+        (">= 20% below maxn", ev.slo_vs_maxn <= -0.20),
+        ("settles within 15 probes", probes_ok),
+        ("<= 2 changes per step", all(n <= 2 for n in ev.changes_per_step)),
+    ]
 
 
 def pareto(board: str, segment_s: float, out: Path) -> Path:

@@ -103,8 +103,8 @@ TX2 = BoardSpec(
         RailModel("VDD_SYS_SOC", 687.0, ("soc",)),
         RailModel("VDD_4V0_WIFI", 0.0),
         RailModel("VDD_IN", 0.0, ("input",)),
-        RailModel("VDD_SYS_CPU", 100.0, ("cpu",)),
-        RailModel("VDD_SYS_DDR", 450.0, ("emc",)),
+        RailModel("VDD_SYS_CPU", 58.0, ("cpu",)),
+        RailModel("VDD_SYS_DDR", 177.0, ("emc",)),
     ),
     # GPU constants fitted to the published TX2 Max-Q/Max-P GPU-rail watts (perf_model.py).
     power=PowerParams(
@@ -117,10 +117,11 @@ TX2 = BoardSpec(
         gpu_slope_mv_per_mhz=1.06,
         cpu_core_mw=800.0,
         cpu_leak_mw=20.0,
-        emc_mw=700.0,
+        emc_mw=278.0,
         soc_busy_mw=100.0,
         input_efficiency=0.92,
         input_base_mw=600.0,
+        emc_clocked_mw=741.0,
     ),
     fan_warning=False,
     machine="quill",  # the devkit's soc0/machine, as jetson_clocks --show prints it

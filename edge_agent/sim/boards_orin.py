@@ -66,7 +66,14 @@ ORIN_NANO = BoardSpec(
         tpcs=8,
         fbp=True,
     ),
-    emc=EmcSpec("/sys/kernel/nvpmodel_clk_cap/emc", 204000000, 3199000000),
+    emc=EmcSpec(
+        "/sys/kernel/nvpmodel_clk_cap/emc",
+        204000000,
+        3199000000,
+        # 204 and 665.6 MHz: the real R36 Orin Nano's jetson_clocks --show (EMC MinFreq and an
+        # idle CurrentFreq, tests/data/captures); 2133 and 3199 MHz: its nvpmodel caps.
+        rates_hz=(204000000, 665600000, 2133000000, 3199000000),
+    ),
     thermal=(
         ThermalZone("cpu-thermal", 45500, "cpu"),
         ThermalZone("gpu-thermal", 44000, "gpu"),
@@ -84,8 +91,8 @@ ORIN_NANO = BoardSpec(
     conf_text=confs.orin_nano(confs.ORIN_NANO_SUPER_MODES, default=1),
     rails=(
         RailModel("VDD_IN", 0.0, ("input",)),
-        RailModel("VDD_CPU_GPU_CV", 400.0, ("gpu", "cpu")),
-        RailModel("VDD_SOC", 1200.0, ("soc", "emc")),
+        RailModel("VDD_CPU_GPU_CV", 338.0, ("gpu", "cpu")),
+        RailModel("VDD_SOC", 848.0, ("soc", "emc")),
     ),
     power=PowerParams(
         gpu_idle_mw=100.0,
@@ -100,7 +107,7 @@ ORIN_NANO = BoardSpec(
         emc_mw=1200.0,
         soc_busy_mw=400.0,
         input_efficiency=0.9,
-        input_base_mw=1500.0,
+        input_base_mw=1561.0,
         perf_scale=5.0,
     ),
     fan_warning=True,

@@ -23,7 +23,7 @@ from edge_agent.governor.points import (
 )
 from edge_agent.governor.policy import GovernorParams
 from edge_agent.governor.window import MetricsWindow
-from edge_agent.hardware.nvpmodel import parse_conf
+from edge_agent.hardware.nvpmodel import needs_reboot, parse_conf
 from edge_agent.power.profiles import ProfileFile, load_profile_files, select_board_file
 from edge_agent.sim.boards import BoardSpec
 from edge_agent.sim.governor_replay import ReplayResult, Segment, replay
@@ -42,7 +42,12 @@ class Board:
     preset_points: dict[str, OperatingPoint]
 
     def grid_state(self, point: OperatingPoint) -> ClockState:
-        """All cores online (MAXN mode), each cluster capped at its table's floor entry."""
+        """A preset's own state (its mode's online cores and caps, as the daemon applies it by
+        a profile switch); any other point: all cores online (MAXN mode), each cluster capped
+        at its table's floor entry. (After a preset the daemon's grid points keep that mode's
+        online cores; with all of them online here, the replay errs towards more power.)"""
+        if point.preset is not None and point.preset in self.presets:
+            return self.presets[point.preset]
         cpu = tuple(
             (len(c.cpus), min(c.freqs_khz), floor_entry(c.freqs_khz, point.cpu_khz))
             for c in self.spec.clusters
@@ -62,11 +67,12 @@ def _profile_file(spec: BoardSpec) -> ProfileFile:
 
 
 def emc_table(spec: BoardSpec) -> tuple[int, ...]:
-    """The EMC rates the board's nvpmodel.conf caps to, plus its top rate."""
+    """The EMC rates the BPMP lists and the board's nvpmodel.conf caps to, plus its top rate
+    (what :mod:`edge_agent.governor.discovery` reads on the board)."""
     conf = parse_conf(spec.conf_text)
     caps = {mode.int_value("EMC", "MAX_FREQ") for mode in conf.modes}
     rates = {c for c in caps if c is not None and 0 < c <= spec.emc.max_hz}
-    return tuple(sorted(rates | {spec.emc.max_hz}))
+    return tuple(sorted(rates | set(spec.emc.listed_rates()) | {spec.emc.max_hz}))
 
 
 def prepare(spec: BoardSpec) -> Board:
@@ -98,7 +104,22 @@ def prepare(spec: BoardSpec) -> Board:
         emc_hz=emc_table(spec),
         cpu_khz=cpu_levels(cpu_all, [k[2] for k in preset_keys.values()]),
     )
-    points = build_points(tables, preset_keys)
+    # The governor never asks for a mode that needs a reboot: from the MAXN preset's mode, the
+    # presets whose switch would are not operating points (the fixed runs still use them).
+    conf = parse_conf(spec.conf_text)
+    mode_ids = {}
+    for name in FIXED:
+        mode = conf.mode_by_name(parsed.profiles[name].nvpmodel or "")
+        if mode is not None:
+            mode_ids[name] = mode.id
+    live = {
+        name: key
+        for name, key in preset_keys.items()
+        if "maxn" not in mode_ids
+        or name not in mode_ids
+        or not needs_reboot(conf, mode_ids["maxn"], mode_ids[name])
+    }
+    points = build_points(tables, live)
     preset_points = {
         n: OperatingPoint(*preset_keys[n], preset=n) for n in FIXED
     }  # the exact preset, cores online included, for the fixed runs
@@ -231,6 +252,16 @@ class Evaluation:
     @property
     def slo_vs_maxn(self) -> float:
         return self.runs["slo"].energy_mj / self.runs["fixed maxn"].energy_mj - 1.0
+
+    @property
+    def oracle_vs_maxn(self) -> float:
+        """How far below fixed MAXN any static choice per segment can get (the floor for slo)."""
+        return self.runs["oracle"].energy_mj / self.runs["fixed maxn"].energy_mj - 1.0
+
+    @property
+    def changes_per_step(self) -> list[int]:
+        """The slo run's changes in each segment after the first (each follows a step)."""
+        return self.runs["slo"].per_segment_switches[1:]
 
     @property
     def slo_windows_met_where_maxn(self) -> float:

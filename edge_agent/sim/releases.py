@@ -22,7 +22,7 @@ from edge_agent.sim.boards_orin import (
     ORIN_NANO_GPU_STOCK,
 )
 from edge_agent.sim.marker import MARKER
-from edge_agent.sim.spec import CpuCluster, EmcSpec, GpuSpec
+from edge_agent.sim.spec import CpuCluster, GpuSpec
 
 _R36_TEGRA_RELEASE = (
     "# R36 (release), REVISION: {rev}, GCID: 38968081, BOARD: generic, "
@@ -52,7 +52,7 @@ def _orin_nano_r36_3() -> BoardSpec:
         nv_tegra_release=_R36_TEGRA_RELEASE.format(rev="3.0"),
         clusters=_clusters(ORIN_NANO, ORIN_NANO_CPU_STOCK),
         gpu=replace(ORIN_NANO.gpu, freqs_hz=ORIN_NANO_GPU_STOCK),
-        emc=EmcSpec(ORIN_NANO.emc.cap_path, 204000000, 2133000000),
+        emc=replace(ORIN_NANO.emc, max_hz=2133000000),
         conf_name="nvpmodel_p3767_0003.conf",
         conf_text=confs.orin_nano(confs.ORIN_NANO_STOCK_MODES, default=0),
     )

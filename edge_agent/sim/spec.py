@@ -62,6 +62,13 @@ class EmcSpec:
     cap_path: str
     min_hz: int
     max_hz: int
+    # The rates the BPMP lists (debugfs ``clk/emc/possible_rates``); () where the sim does not
+    # know the board's table, and the file is then absent, as without debugfs.
+    rates_hz: tuple[int, ...] = ()
+
+    def listed_rates(self) -> tuple[int, ...]:
+        """The listed rates up to this board's top rate."""
+        return tuple(sorted(r for r in self.rates_hz if self.min_hz <= r <= self.max_hz))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,10 @@ class PowerParams:
     input_efficiency: float
     input_base_mw: float
     perf_scale: float = 1.0  # simulated-engine speed per GPU clock relative to the TX2
+    # The memory's clocked background power at the top EMC clock (PHY, DLL, clock tree, I/O),
+    # drawn whether or not the engine runs and proportional to the EMC clock: real boards idle
+    # with the EMC at its cap (see power_model.py for the calibration).
+    emc_clocked_mw: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,9 @@ def emc_rate_hz(root: Path, spec: BoardSpec) -> int:
     if read_int(clk / "mrq_rate_locked") == 1:
         return read_int(clk / "rate", spec.emc.max_hz)
     cap = read_int(board_path(root, spec.emc.cap_path))
-    return min(spec.emc.max_hz, cap) if cap > 0 else spec.emc.max_hz
+    top = min(spec.emc.max_hz, cap) if cap > 0 else spec.emc.max_hz
+    rates = spec.emc.listed_rates()
+    return floor_freq(rates, top) if rates else top
 
 
 def settle(root: Path, spec: BoardSpec) -> None:

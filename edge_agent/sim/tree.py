@@ -251,6 +251,8 @@ def _emc_and_fan(root: Path, spec: BoardSpec) -> None:
     put(clk / "min_rate", f"{spec.emc.min_hz}\n", RO)
     put(clk / "max_rate", f"{spec.emc.max_hz}\n", RO)
     put(clk / "mrq_rate_locked", "0\n", RW)
+    if spec.emc.listed_rates():
+        put(clk / "possible_rates", " ".join(map(str, spec.emc.listed_rates())) + "\n", RO)
     if spec.fan_hwmon is None:
         fan = root / "sys/devices/pwm-fan"
         put(fan / "target_pwm", "0\n", RW)

@@ -83,8 +83,11 @@ def test_tables_come_from_the_tree(orin: SimBoard) -> None:
     mode_cap = clocks.read_gpu(root, tables.gpu).max_hz  # the nvpmodel mode's GPU cap
     assert mode_cap < max(orin.spec.gpu.freqs_hz)
     assert tables.tables.gpu_hz == tuple(f for f in orin.spec.gpu.freqs_hz if f <= mode_cap)
-    # The super conf boots in 25W, whose EMC cap (-1) reads back as the board maximum, 3199 MHz.
-    assert tables.tables.emc_hz == (3199000000,)
+    # The super conf boots in 25W, whose EMC cap (-1) reads back as the board maximum, 3199 MHz;
+    # below it, the rates the BPMP lists (debugfs possible_rates).
+    listed = (orin.root / clocks.EMC_CLK_DIR / "possible_rates").read_text(encoding="utf-8")
+    assert listed == "204000000 665600000 2133000000 3199000000\n"
+    assert tables.tables.emc_hz == (204000000, 665600000, 2133000000, 3199000000)
     cpu_table = {f for c in orin.spec.clusters for f in c.freqs_khz}
     assert set(tables.tables.cpu_khz) <= cpu_table
 

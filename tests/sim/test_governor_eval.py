@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from edge_agent.governor.points import OperatingPoint
 from edge_agent.governor.policy import GovernorParams
 from edge_agent.sim.boards import get_board
 from edge_agent.sim.dvfs_model import (
@@ -49,12 +50,29 @@ def test_clock_changes_land_after_the_slowest_clock() -> None:
 
 def test_points_come_from_the_board_tables() -> None:
     board = prepare(ORIN)
-    assert emc_table(ORIN) == (2133000000, 3199000000)
+    assert emc_table(ORIN) == (204000000, 665600000, 2133000000, 3199000000)
     grid = [p for p in board.points if p.preset is None]
     assert {p.gpu_hz for p in grid} == set(ORIN.gpu.freqs_hz)
     cpu_table = {f for c in ORIN.clusters for f in c.freqs_khz}
     assert {p.cpu_khz for p in grid} <= cpu_table
-    assert {p.preset for p in board.points} >= {"maxq", "maxp", "maxn"}
+    # The Orin Nano's maxq (7W) gates TPCs, so switching to it from MAXN needs a reboot: it is
+    # no operating point. Every TX2 mode switch is live.
+    assert {p.preset for p in board.points} == {None, "maxp", "maxn"}
+    assert {p.preset for p in prepare(TX2).points} == {None, "maxq", "maxp", "maxn"}
+
+
+def test_a_preset_point_runs_in_its_own_mode() -> None:
+    board = prepare(TX2)
+    maxq = next(p for p in board.points if p.preset == "maxq")
+    twin = OperatingPoint(maxq.gpu_hz, maxq.emc_hz, maxq.cpu_khz)
+    assert board.grid_state(maxq).cpu == board.presets["maxq"].cpu  # Denver off
+    assert [c[0] for c in board.grid_state(twin).cpu] == [4, 2]  # a grid point: all online
+
+
+# How far below fixed MAXN the governor must land. TX2: the 20%. Orin Nano: its idle
+# power (calibrated to the real capture) is ~85% of the energy at 10-60 fps, so even the oracle
+# reaches only ~11% below MAXN there; the bound checks the governor gets most of that.
+BELOW_MAXN = {"jetson-tx2": 0.20, "jetson-orin-nano": 0.08}
 
 
 @pytest.mark.parametrize(("board", "slo_s"), [("jetson-tx2", 0.060), ("jetson-orin-nano", 0.020)])
@@ -68,14 +86,13 @@ def test_short_evaluation_meets_the_decision_targets(board: str, slo_s: float) -
     ev = evaluate(get_board(board), segments, GovernorParams(policy="slo", slo_latency_s=slo_s))
     assert ev.slo_windows_met_where_maxn >= 0.99
     assert ev.slo_vs_oracle <= 0.10
-    assert ev.slo_vs_maxn < 0.0
+    assert ev.slo_vs_maxn <= -BELOW_MAXN[board]
     assert all(0 <= p <= 15 for p in ev.probes)
-    # No switch loops: after the first segment's exploration, at most 2 changes per rate step;
-    # the model change may take a third (the power data carried over fits the new network less).
+    # No switch loops: after the first segment's exploration, at most 2 changes per step (the
+    # rate steps and the model change).
     switches = ev.runs["slo"].per_segment_switches
     assert switches[0] <= 11
-    assert all(n <= 2 for n in switches[1:3])
-    assert switches[3] <= 3
+    assert all(n <= 2 for n in switches[1:])
     assert ev.runs["slo"].drops == 0
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.hardware.nvpmodel import Nvpmodel, parse_conf
 from edge_agent.hardware.root import Root
-from edge_agent.sim import BOARDS, SimBoard, board_names, create_board
+from edge_agent.sim import BOARDS, SimBoard, board_names, create_board, sysfs
 from edge_agent.sim.marker import board_name
 from tests.sim.conftest import run_tool
 
@@ -217,3 +217,13 @@ def test_executables_use_this_python(tx2: SimBoard) -> None:
     assert first == f"#!{sys.executable}"
     code, out = run_tool(tx2, "nvpmodel", "-q")
     assert (code, out) == (0, "NV Power Mode: MAXP_CORE_ARM\n3\n")
+
+
+def test_orin_nano_emc_runs_at_the_listed_rate_under_its_cap(orin_nano: SimBoard) -> None:
+    """The BPMP rounds an EMC cap down to a rate it lists; the TX2 lists none in the sim."""
+    cap = orin_nano.root / orin_nano.spec.emc.cap_path.lstrip("/")
+    assert sysfs.emc_rate_hz(orin_nano.root, orin_nano.spec) == 3199000000
+    cap.write_text("1000000000\n", encoding="utf-8")
+    assert sysfs.emc_rate_hz(orin_nano.root, orin_nano.spec) == 665600000
+    cap.write_text("2133000000\n", encoding="utf-8")
+    assert sysfs.emc_rate_hz(orin_nano.root, orin_nano.spec) == 2133000000
