@@ -91,7 +91,7 @@ class OnlineModel:
         joules = [
             o.board_w / max(o.input_fps, 1e-6)
             for o in self.observations
-            if o.point.key[:3] == point.key[:3] and abs(o.input_fps - fps) <= 0.1 * fps
+            if o.point.key == point.key and abs(o.input_fps - fps) <= 0.1 * fps
         ]
         return float(np.mean(joules[-4:])) if joules else None
 
@@ -164,6 +164,9 @@ class OnlineModel:
         g, e, c = point.gpu_hz / s.gpu_hz, point.emc_hz / s.emc_hz, point.cpu_khz / s.cpu_khz
         return np.array([1.0, e, util, util * g, util * g**3, util * e, util * c])
 
+    # The features that grow with a clock: e, u*g, u*g^3, u*e, u*c (not the constant or u).
+    _CLOCK_TERMS = (1, 3, 4, 5, 6)
+
     def _power_coef(self) -> np.ndarray:
         cached = self._cache.get("pow")
         if isinstance(cached, np.ndarray):
@@ -175,8 +178,8 @@ class OnlineModel:
         prior = np.zeros(x.shape[1])
         prior[0] = mean
         lam = RIDGE * len(obs)
-        # Busy power never falls as a clock rises: a negative clock term is dropped and the
-        # rest refitted (an active-set pass over the four clock features).
+        # Power never falls as a clock rises: a negative clock term (the idle EMC term or a
+        # busy one) is dropped and the rest refitted (an active-set pass).
         active = list(range(x.shape[1]))
         coef = np.zeros(x.shape[1])
         for _ in range(x.shape[1]):
@@ -185,7 +188,7 @@ class OnlineModel:
             sol = np.linalg.solve(a, xa.T @ y + lam * prior[active])
             coef = np.zeros(x.shape[1])
             coef[active] = sol
-            negative = [i for i in active if i >= 3 and coef[i] < 0]
+            negative = [i for i in active if i in self._CLOCK_TERMS and coef[i] < 0]
             if not negative:
                 break
             active.remove(min(negative, key=lambda i: coef[i]))
@@ -196,7 +199,17 @@ class OnlineModel:
         """Predicted mean board watts at ``point`` with the engine busy ``util`` of the time."""
         if not self.observations:
             return None
-        seen = [o for o in self.measured(point) if abs(o.utilization - util) < 0.05]
+        measured = self.measured(point)
+        seen = [o for o in measured if abs(o.utilization - util) < 0.05]
         if seen:
             return float(np.mean([o.board_w for o in seen[-4:]]))
-        return float(self._features(point, util) @ self._power_coef())
+        coef = self._power_coef()
+        fit = float(self._features(point, util) @ coef)
+        if not measured:
+            return fit
+        # Measured at another load: the fit moved by what the fit missed there (a preset runs
+        # in a mode of its own, with other cores online, which its clocks do not describe).
+        residual = np.mean(
+            [o.board_w - self._features(o.point, o.utilization) @ coef for o in measured[-4:]]
+        )
+        return fit + float(residual)

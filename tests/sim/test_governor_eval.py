@@ -72,7 +72,7 @@ def test_a_preset_point_runs_in_its_own_mode() -> None:
 # How far below fixed MAXN the governor must land. TX2: the 20%. Orin Nano: its idle
 # power (calibrated to the real capture) is ~85% of the energy at 10-60 fps, so even the oracle
 # reaches only ~11% below MAXN there; the bound checks the governor gets most of that.
-BELOW_MAXN = {"jetson-tx2": 0.20, "jetson-orin-nano": 0.08}
+BELOW_MAXN = {"jetson-tx2": 0.20, "jetson-orin-nano": 0.07}
 
 
 @pytest.mark.parametrize(("board", "slo_s"), [("jetson-tx2", 0.060), ("jetson-orin-nano", 0.020)])
