@@ -51,6 +51,21 @@ _CONTROL_HEADROOM = 64
 EMBEDDED_HOST = "embedded"
 
 
+def stop_client(client: paho.Client) -> None:
+    """Disconnect, join paho's network thread and close its wake-up socket pair.
+
+    ``loop_start`` opens a loopback TCP socket pair to wake paho's ``select``; ``loop_stop``
+    leaves it open and only ``Client.__del__`` closes it (paho issue #627). A client whose
+    callbacks are bound methods sits in a reference cycle, so that wait is for the garbage
+    collector, which may finalise the two sockets before the client and warn "unclosed socket".
+    ``_reset_sockets(sockpair_only=True)`` is paho's own routine for dropping that pair (``loop``
+    calls it before making a new one); ``loop_start`` makes a fresh pair, so a restart works.
+    """
+    client.disconnect()
+    client.loop_stop()
+    client._reset_sockets(sockpair_only=True)
+
+
 class MqttLink:
     """One MQTT client connection for this device.
 
@@ -157,8 +172,7 @@ class MqttLink:
             )
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 info.wait_for_publish(timeout_s)
-        self._client.disconnect()
-        self._client.loop_stop()
+        stop_client(self._client)
         self._started = False
         self._set_state("disconnected", None)
 

@@ -6,8 +6,10 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+import psutil
 import pytest
 
 from edge_agent.clock import FakeClock
@@ -48,6 +50,28 @@ def test_online_on_start_and_stopped_on_clean_stop(
         _t, payload, retained = late.get()
     assert retained
     assert b'"stopped"' in payload
+
+
+def _tcp_sockets() -> set[tuple[Any, Any]]:
+    return {(c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="tcp")}
+
+
+def test_stop_closes_every_socket_and_a_restart_reconnects(
+    mosquitto: MosquittoBroker, unique_prefix: str
+) -> None:
+    # paho's loop_stop leaves its loopback wake-up socket pair for the garbage collector,
+    # which reports it (unclosed socket) in whatever test happens to run a collection.
+    before = _tcp_sockets()
+    link = make_link(mosquitto.port, unique_prefix)
+    for _run in range(2):
+        link.start()
+        assert link.wait_connected(10)
+        opened = _tcp_sockets() - before
+        # The broker connection plus the wake-up pair, both of whose ends are ours.
+        assert len(opened) == 3, opened
+        assert sum(raddr[1] == mosquitto.port for _l, raddr in opened) == 1
+        link.stop()
+        assert _tcp_sockets() - before == set()
 
 
 def test_broker_down_at_start_then_up(tmp_path: Path, unique_prefix: str) -> None:
