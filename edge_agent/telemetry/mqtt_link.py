@@ -102,6 +102,9 @@ class MqttLink:
         self._generation = 0
         self._connected = threading.Event()
         self._pending_subs: set[int] = set()
+        # SUBACKs that arrived before ``_track_subscribe`` recorded their mid: ``subscribe`` from
+        # another thread races paho's network thread, which may read the SUBACK first.
+        self._early_subacks: set[int] = set()
         self._subscribed = threading.Event()
         self._started = False
         self._stopping = False
@@ -274,8 +277,11 @@ class MqttLink:
         rc, mid = result
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
             with self._lock:
-                self._pending_subs.add(mid)
-                self._subscribed.clear()
+                if mid in self._early_subacks:
+                    self._early_subacks.discard(mid)
+                else:
+                    self._pending_subs.add(mid)
+                    self._subscribed.clear()
 
     def add_ack_listener(self, listener: AckListener) -> None:
         """Call ``listener(mid, ok)`` on each PUBACK (paho's thread, under its lock: be quick)."""
@@ -360,7 +366,10 @@ class MqttLink:
         self, _client: paho.Client, _userdata: Any, mid: int, _codes: Any, _properties: Any
     ) -> None:
         with self._lock:
-            self._pending_subs.discard(mid)
+            if mid in self._pending_subs:
+                self._pending_subs.discard(mid)
+            else:
+                self._early_subacks.add(mid)
             if not self._pending_subs:
                 self._subscribed.set()
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import paho.mqtt.client as paho
 import psutil
 import pytest
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent.clock import FakeClock
 from edge_agent.config import MqttConfig
@@ -180,3 +182,39 @@ def test_stop_without_stopped_keeps_last_status(
         _topic, payload, retained = late.get()
     assert retained
     assert json.loads(payload)["state"] == "online"  # a clean DISCONNECT sends no Will
+
+
+class _PreemptedSubscriber(paho.Client):
+    """paho, except that ``subscribe`` from the test thread returns only once its SUBACK has
+    been handled: what a thread preempted right after sending SUBSCRIBE sees on a busy host."""
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> tuple[MQTTErrorCode, int | None]:
+        if threading.current_thread() is not threading.main_thread():
+            return super().subscribe(*args, **kwargs)
+        handled = threading.Event()
+        link_callback = self.on_subscribe
+        assert link_callback is not None
+
+        def relay(*cb_args: Any) -> None:
+            link_callback(*cb_args)
+            handled.set()
+
+        self.on_subscribe = relay
+        result = super().subscribe(*args, **kwargs)
+        assert handled.wait(5), "no SUBACK"
+        self.on_subscribe = link_callback
+        return result
+
+
+def test_a_suback_that_beats_the_subscribe_call_still_counts(
+    mosquitto: MosquittoBroker, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paho, "Client", _PreemptedSubscriber)
+    link = make_link(mosquitto.port, unique_prefix)
+    link.start()
+    try:
+        assert link.wait_subscribed(10)  # connected, nothing subscribed yet
+        link.subscribe(f"{unique_prefix}/dev1/x", lambda _topic, _payload: None)
+        assert link.wait_subscribed(5)
+    finally:
+        link.stop()
