@@ -106,6 +106,9 @@ class FleetOperator:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        # loop_stop leaves paho's wake-up socket pair open for the garbage collector (see
+        # telemetry.mqtt_link.stop_client, which fleet may not import: sibling layers).
+        self._client._reset_sockets(sockpair_only=True)
 
     def settle(self, seconds: float) -> None:
         """Let retained messages arrive."""

@@ -51,6 +51,21 @@ _CONTROL_HEADROOM = 64
 EMBEDDED_HOST = "embedded"
 
 
+def stop_client(client: paho.Client) -> None:
+    """Disconnect, join paho's network thread and close its wake-up socket pair.
+
+    ``loop_start`` opens a loopback TCP socket pair to wake paho's ``select``; ``loop_stop``
+    leaves it open and only ``Client.__del__`` closes it (paho issue #627). A client whose
+    callbacks are bound methods sits in a reference cycle, so that wait is for the garbage
+    collector, which may finalise the two sockets before the client and warn "unclosed socket".
+    ``_reset_sockets(sockpair_only=True)`` is paho's own routine for dropping that pair (``loop``
+    calls it before making a new one); ``loop_start`` makes a fresh pair, so a restart works.
+    """
+    client.disconnect()
+    client.loop_stop()
+    client._reset_sockets(sockpair_only=True)
+
+
 class MqttLink:
     """One MQTT client connection for this device.
 
@@ -87,6 +102,9 @@ class MqttLink:
         self._generation = 0
         self._connected = threading.Event()
         self._pending_subs: set[int] = set()
+        # SUBACKs that arrived before ``_track_subscribe`` recorded their mid: ``subscribe`` from
+        # another thread races paho's network thread, which may read the SUBACK first.
+        self._early_subacks: set[int] = set()
         self._subscribed = threading.Event()
         self._started = False
         self._stopping = False
@@ -157,8 +175,7 @@ class MqttLink:
             )
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 info.wait_for_publish(timeout_s)
-        self._client.disconnect()
-        self._client.loop_stop()
+        stop_client(self._client)
         self._started = False
         self._set_state("disconnected", None)
 
@@ -260,8 +277,11 @@ class MqttLink:
         rc, mid = result
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
             with self._lock:
-                self._pending_subs.add(mid)
-                self._subscribed.clear()
+                if mid in self._early_subacks:
+                    self._early_subacks.discard(mid)
+                else:
+                    self._pending_subs.add(mid)
+                    self._subscribed.clear()
 
     def add_ack_listener(self, listener: AckListener) -> None:
         """Call ``listener(mid, ok)`` on each PUBACK (paho's thread, under its lock: be quick)."""
@@ -346,7 +366,10 @@ class MqttLink:
         self, _client: paho.Client, _userdata: Any, mid: int, _codes: Any, _properties: Any
     ) -> None:
         with self._lock:
-            self._pending_subs.discard(mid)
+            if mid in self._pending_subs:
+                self._pending_subs.discard(mid)
+            else:
+                self._early_subacks.add(mid)
             if not self._pending_subs:
                 self._subscribed.set()
 

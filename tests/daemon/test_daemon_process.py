@@ -24,6 +24,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.telemetry.mqtt_link import stop_client
 from tests.fakes.broker import MosquittoBroker
 from tests.fakes.mjpeg import SilentMjpegCamera
 from tests.fakes.wedge_model import build_wedge_model
@@ -71,8 +72,7 @@ def subscriber(mosquitto: MosquittoBroker) -> Iterator[Subscriber]:
     client.loop_start()
     assert connected.get(timeout=10)
     yield sub
-    client.loop_stop()
-    client.disconnect()
+    stop_client(client)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.telemetry.mqtt_link import stop_client
 from tests.fakes.broker import MosquittoBroker
 
 SIM_BOARD = "jetson-orin-nano"
@@ -199,8 +200,7 @@ class Recorder:
         self.close()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        stop_client(self._client)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish QoS 1 and wait for the PUBACK."""

@@ -15,6 +15,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.telemetry.mqtt_link import stop_client
 from tests.fakes.broker import MosquittoBroker
 
 Message = tuple[str, bytes, bool]
@@ -60,8 +61,7 @@ class Subscriber:
         self.close()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        stop_client(self._client)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish QoS 1 and wait for the PUBACK."""

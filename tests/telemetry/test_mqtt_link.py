@@ -6,9 +6,13 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+import paho.mqtt.client as paho
+import psutil
 import pytest
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent.clock import FakeClock
 from edge_agent.config import MqttConfig
@@ -48,6 +52,28 @@ def test_online_on_start_and_stopped_on_clean_stop(
         _t, payload, retained = late.get()
     assert retained
     assert b'"stopped"' in payload
+
+
+def _tcp_sockets() -> set[tuple[Any, Any]]:
+    return {(c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="tcp")}
+
+
+def test_stop_closes_every_socket_and_a_restart_reconnects(
+    mosquitto: MosquittoBroker, unique_prefix: str
+) -> None:
+    # paho's loop_stop leaves its loopback wake-up socket pair for the garbage collector,
+    # which reports it (unclosed socket) in whatever test happens to run a collection.
+    before = _tcp_sockets()
+    link = make_link(mosquitto.port, unique_prefix)
+    for _run in range(2):
+        link.start()
+        assert link.wait_connected(10)
+        opened = _tcp_sockets() - before
+        # The broker connection plus the wake-up pair, both of whose ends are ours.
+        assert len(opened) == 3, opened
+        assert sum(raddr[1] == mosquitto.port for _l, raddr in opened) == 1
+        link.stop()
+        assert _tcp_sockets() - before == set()
 
 
 def test_broker_down_at_start_then_up(tmp_path: Path, unique_prefix: str) -> None:
@@ -156,3 +182,39 @@ def test_stop_without_stopped_keeps_last_status(
         _topic, payload, retained = late.get()
     assert retained
     assert json.loads(payload)["state"] == "online"  # a clean DISCONNECT sends no Will
+
+
+class _PreemptedSubscriber(paho.Client):
+    """paho, except that ``subscribe`` from the test thread returns only once its SUBACK has
+    been handled: what a thread preempted right after sending SUBSCRIBE sees on a busy host."""
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> tuple[MQTTErrorCode, int | None]:
+        if threading.current_thread() is not threading.main_thread():
+            return super().subscribe(*args, **kwargs)
+        handled = threading.Event()
+        link_callback = self.on_subscribe
+        assert link_callback is not None
+
+        def relay(*cb_args: Any) -> None:
+            link_callback(*cb_args)
+            handled.set()
+
+        self.on_subscribe = relay
+        result = super().subscribe(*args, **kwargs)
+        assert handled.wait(5), "no SUBACK"
+        self.on_subscribe = link_callback
+        return result
+
+
+def test_a_suback_that_beats_the_subscribe_call_still_counts(
+    mosquitto: MosquittoBroker, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paho, "Client", _PreemptedSubscriber)
+    link = make_link(mosquitto.port, unique_prefix)
+    link.start()
+    try:
+        assert link.wait_subscribed(10)  # connected, nothing subscribed yet
+        link.subscribe(f"{unique_prefix}/dev1/x", lambda _topic, _payload: None)
+        assert link.wait_subscribed(5)
+    finally:
+        link.stop()
