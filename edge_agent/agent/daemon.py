@@ -49,6 +49,7 @@ EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 RELOADABLE = ("cameras", "model", "batching", "telemetry")
+LIVE_PROFILE_FIELDS = ("initial", "policy", "governor")
 
 
 @dataclass
@@ -238,36 +239,43 @@ class Agent:
             return ReloadOutcome(status, errors=errors)
         return self.apply_config(new)
 
-    def apply_config(self, new: AgentConfig) -> ReloadOutcome:
+    def apply_config(self, new: AgentConfig, source: str = "config reload") -> ReloadOutcome:
         """Apply a validated config to the running agent, rolling back if it fails to start.
 
-        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so
-        does ``profile.initial`` (a profile switch); other changes need a restart and are
-        reported as rejected. One apply runs at a time (SIGHUP and fleet pushes share this).
+        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so do
+        ``profile.initial`` (a profile switch) and ``profile.policy`` with ``profile.governor``
+        (the governor's policy, see GovernorControl); other changes need a restart and are
+        reported as rejected. ``source`` (``config reload``, ``fleet``) is named in the policy
+        change's event. One apply runs at a time (SIGHUP and fleet pushes share this).
         """
         with self._apply_lock:
-            return self._apply_config(new)
+            return self._apply_config(new, source)
 
-    def _apply_config(self, new: AgentConfig) -> ReloadOutcome:
+    def _apply_config(self, new: AgentConfig, source: str) -> ReloadOutcome:
         old = self.config
         changed = tuple(name for name in RELOADABLE if getattr(new, name) != getattr(old, name))
+        live_profile = new.profile != old.profile and new.profile == old.profile.model_copy(
+            update={name: getattr(new.profile, name) for name in LIVE_PROFILE_FIELDS}
+        )
+        policy_changed = live_profile and (new.profile.policy, new.profile.governor) != (
+            old.profile.policy,
+            old.profile.governor,
+        )
         profile = None
-        if new.profile != old.profile and new.profile == old.profile.model_copy(
-            update={"initial": new.profile.initial}
-        ):
+        if live_profile and not policy_changed and new.profile.initial != old.profile.initial:
             profile = new.profile.initial
         frozen = [
             name
             for name in AgentConfig.model_fields
             if name not in RELOADABLE
             and getattr(new, name) != getattr(old, name)
-            and not (name == "profile" and profile is not None)
+            and not (name == "profile" and live_profile)
         ]
         if frozen:
             errors = tuple(f"{name}: changes need a restart" for name in frozen)
             logger.error("reload rejected: %s", "; ".join(errors))
             return ReloadOutcome("rejected", errors=errors)
-        if not changed and profile is None:
+        if not changed and not live_profile:
             return ReloadOutcome("unchanged")
         if changed:
             try:
@@ -291,6 +299,16 @@ class Agent:
                 error = f"profile {profile}: {answer.get('error')}"
                 return ReloadOutcome("rolled_back", (*changed, "profile"), (error,))
             changed = (*changed, "profile")
+        if policy_changed:
+            # To fixed, this applies the profile the new section names.
+            outcome = self.parts.set_policy(new.profile, source)
+            if outcome.error is not None:
+                if changed:
+                    self.parts.replace_pipeline(old, self.hooks)
+                return ReloadOutcome("rolled_back", (*changed, "profile"), (outcome.error,))
+            changed = (*changed, "profile")
+        elif live_profile:
+            self.parts.governor_control.note_initial(new.profile)
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))
         return ReloadOutcome("applied", changed)

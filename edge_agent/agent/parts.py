@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.agent.exporter import MetricsExporter
+from edge_agent.agent.governor_control import GovernorControl
 from edge_agent.agent.governor_setup import build_governor
 from edge_agent.agent.governor_worker import GovernorWorker
 from edge_agent.agent.hooks import PipelineHooks
@@ -25,6 +26,7 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.agent.watchdog import Watchdog
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
+from edge_agent.config_sections import ProfileConfig
 from edge_agent.errors import (
     ConfigError,
     EdgeAgentError,
@@ -45,6 +47,7 @@ from edge_agent.telemetry.ha_discovery import HaDiscovery
 from edge_agent.telemetry.last_report import write_last_report
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.outbox import Outbox
+from edge_agent.telemetry.policy_command import PolicyCommandHandler, PolicyOutcome
 from edge_agent.telemetry.publisher import Publisher
 from edge_agent.telemetry.topics import Topics
 
@@ -98,7 +101,10 @@ class AgentParts:
         self.commands: ProfileCommandHandler | None = None
         self.pipeline: Pipeline | None = None
         self.reporter: Reporter | None = None
-        self.governor: GovernorWorker | None = None
+        self.governor_control = GovernorControl(
+            config.profile, self._build_governor, self.apply_profile, clock
+        )
+        self.policy_commands: PolicyCommandHandler | None = None
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
         self.broker_port = config.mqtt.port
@@ -128,8 +134,16 @@ class AgentParts:
         self.pipeline = self._build_pipeline(self.config)
         self.pipeline.start()
         self._start_reporting()
-        self.governor = build_governor(
-            self.config.profile,
+        self.governor_control.start()
+
+    @property
+    def governor(self) -> GovernorWorker | None:
+        """The governor worker of the policy in force (None for ``fixed``)."""
+        return self.governor_control.worker
+
+    def _build_governor(self, profile: ProfileConfig) -> GovernorWorker:
+        return build_governor(
+            profile,
             self.root,
             self.clock,
             self.stats,
@@ -138,8 +152,13 @@ class AgentParts:
             lambda: str(self.pipeline.engine_info().get("model")) if self.pipeline else "",
             self.profiles,
         )
-        if self.governor is not None:
-            self.governor.start()
+
+    def set_policy(self, profile: ProfileConfig, source: str) -> PolicyOutcome:
+        """Put a new ``profile`` section's policy in force (fleet pushes, reload)."""
+        outcome = self.governor_control.set_policy(profile, source)
+        if self.policy_commands is not None:
+            self.policy_commands.report(source, outcome.error, profile.policy)
+        return outcome
 
     def _start_profiles(self) -> None:
         try:
@@ -230,6 +249,16 @@ class AgentParts:
         )
         self.commands.start()
         self.commands.report(self.current_profile(), self.profile_error)
+        control = self.governor_control
+        self.policy_commands = PolicyCommandHandler(
+            self.topics,
+            self.link,
+            lambda: control.config,
+            lambda profile: control.set_policy(profile, "mqtt"),
+            clock=self.clock,
+        )
+        self.policy_commands.start()
+        self.policy_commands.report("config")
         if mqtt.ha_discovery:
             model = self.board.model if self.board is not None else "Jetson"
             HaDiscovery(
@@ -377,9 +406,10 @@ class AgentParts:
         if self.watchdog is not None:
             self.watchdog.stop()
             self.watchdog.join(timeout_s=5.0)
-        if self.governor is not None:
-            self.governor.stop()
-            self.governor.join(timeout_s=5.0)
+        if self.policy_commands is not None:
+            self.policy_commands.stop()
+            self.policy_commands.join(timeout_s=5.0)
+        self.governor_control.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
             self.pipeline.join(timeout_s=10.0)
@@ -450,7 +480,7 @@ class AgentParts:
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
-            extra_events=lambda: self.governor.drain_events() if self.governor else [],
+            extra_events=self.governor_control.drain_events,
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:
