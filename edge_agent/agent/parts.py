@@ -102,7 +102,7 @@ class AgentParts:
         self.pipeline: Pipeline | None = None
         self.reporter: Reporter | None = None
         self.governor_control = GovernorControl(
-            config.profile, self._build_governor, self.apply_profile, clock
+            config.profile, self._build_governor, self._hold_preset, clock
         )
         self.policy_commands: PolicyCommandHandler | None = None
         self.watchdog: Watchdog | None = None
@@ -324,18 +324,27 @@ class AgentParts:
         if not self.first_result.is_set():
             self.first_result.set()
 
-    def apply_profile(self, name: str) -> dict[str, Any]:
-        """Switch the DVFS profile: ``{"profile", "applied", "error"}`` (fleet pushes, reload)."""
-        answer = self._apply_profile_command(name)
+    def apply_profile(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
+        """Switch the DVFS profile: ``{"profile", "applied", "error"}`` (fleet pushes, reload).
+
+        ``live_fallback`` as at start (``policy: fixed`` holding its preset): a mode that needs
+        a reboot gets its caps inside the current mode.
+        """
+        answer = self._apply_profile_command(name, live_fallback)
         if answer.get("applied") and self.commands is not None:
             self.commands.report(answer.get("profile"), None)
         return answer
 
-    def _apply_profile_command(self, name: str) -> dict[str, Any]:
+    def _hold_preset(self, name: str) -> dict[str, Any]:
+        return self.apply_profile(name, live_fallback=True)
+
+    def _apply_profile_command(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
         if self.profiles is None:
             return {"profile": None, "applied": False, "error": self.profile_error or "no profiles"}
         try:
-            report = self.profiles.apply(name, allow_reboot=self.config.profile.allow_reboot)
+            report = self.profiles.apply(
+                name, allow_reboot=self.config.profile.allow_reboot, live_fallback=live_fallback
+            )
         except (EdgeAgentError, ValueError) as err:
             self._forget_profile()  # a failed switch rolled back; read what the board has
             return {"profile": self.current_profile(), "applied": False, "error": str(err)}
