@@ -141,11 +141,8 @@ def _refuse_constant(name: str) -> Any:
     raise InboundRejected(f"payload contains {name}, which is not a JSON number")
 
 
-def validate(model: type[M], data: Any, prefix: str = "") -> M:
+def validate(model: type[M], data: Any) -> M:
     """``model.model_validate(data)``, with errors as one line naming each field path.
-
-    ``prefix`` goes in front of every path (``profile`` gives ``profile.governor.dwell_s``),
-    for a payload validated as a part of the config.
 
     Raises:
         InboundRejected: the data does not fit the model.
@@ -155,7 +152,7 @@ def validate(model: type[M], data: Any, prefix: str = "") -> M:
     except ValidationError as err:
         problems = []
         for item in err.errors()[:5]:
-            where = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "") or "payload"
+            where = ".".join(str(p) for p in item["loc"]) or "payload"
             problems.append(f"{where}: {item['msg']}")
         raise InboundRejected("; ".join(problems)) from err
 

@@ -87,6 +87,9 @@ class MqttLink:
         self._generation = 0
         self._connected = threading.Event()
         self._pending_subs: set[int] = set()
+        # SUBACKs that beat their subscribe() call's return (paho's thread can handle the
+        # SUBACK before the caller's thread records the mid as pending).
+        self._early_acks: set[int] = set()
         self._subscribed = threading.Event()
         self._started = False
         self._stopping = False
@@ -260,6 +263,9 @@ class MqttLink:
         rc, mid = result
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
             with self._lock:
+                if mid in self._early_acks:
+                    self._early_acks.discard(mid)
+                    return
                 self._pending_subs.add(mid)
                 self._subscribed.clear()
 
@@ -307,6 +313,7 @@ class MqttLink:
             subscriptions = [(f, qos) for f, (qos, _h) in self._subscriptions.items()]
             self._generation += 1
             self._pending_subs.clear()
+            self._early_acks.clear()
             self._subscribed.set()
         # Subscribe before announcing `online`: whoever reacts to `online` reaches a listener.
         if subscriptions:
@@ -346,7 +353,10 @@ class MqttLink:
         self, _client: paho.Client, _userdata: Any, mid: int, _codes: Any, _properties: Any
     ) -> None:
         with self._lock:
-            self._pending_subs.discard(mid)
+            if mid in self._pending_subs:
+                self._pending_subs.discard(mid)
+            else:
+                self._early_acks.add(mid)
             if not self._pending_subs:
                 self._subscribed.set()
 

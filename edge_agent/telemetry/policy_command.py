@@ -28,11 +28,12 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.config import errors_from_validation
 from edge_agent.config_sections import ProfileConfig
 from edge_agent.telemetry.inbound import (
     InboundLog,
@@ -41,7 +42,6 @@ from edge_agent.telemetry.inbound import (
     decode_json,
     decode_text,
     guard,
-    validate,
 )
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode, policy_state_payload
@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 MAX_POLICY_BYTES = 4 * 1024
 MAX_POLICY_DEPTH = 4
 POLICY_NAMES: tuple[str, ...] = get_args(ProfileConfig.model_fields["policy"].annotation)
+M = TypeVar("M", bound=BaseModel)
 
 
 class PolicyCommand(BaseModel):
@@ -84,7 +85,7 @@ def parse_policy_command(payload: bytes) -> PolicyCommand:
     if not text:
         raise InboundRejected("empty payload: expected a policy name or document")
     data: Any = decode_json(text, MAX_POLICY_BYTES, MAX_POLICY_DEPTH) if text[0] in '"{[' else text
-    return validate(PolicyCommand, data)
+    return _validated(PolicyCommand, data)
 
 
 def policy_config(running: ProfileConfig, command: PolicyCommand) -> ProfileConfig:
@@ -99,7 +100,16 @@ def policy_config(running: ProfileConfig, command: PolicyCommand) -> ProfileConf
     if "initial" in command.model_fields_set:
         data["initial"] = command.initial
     data["governor"] = {**data["governor"], **command.governor}
-    return validate(ProfileConfig, data, prefix="profile")
+    return _validated(ProfileConfig, data, "profile")
+
+
+def _validated(model: type[M], data: Any, prefix: str = "") -> M:
+    # The config's own error lines (what check-config prints): ``profile.governor.x: ...``.
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        lines = [str(e) for e in errors_from_validation(err, prefix)[:5]]
+        raise InboundRejected("; ".join(lines)) from err
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ POLICY_HOSTILE: dict[str, tuple[bytes, str]] = {
     "policy_null": (b'{"policy": null}', "policy: Input should be a valid string"),
     "no_policy": (b'{"governor": {"slo_latency_ms": 50}}', "policy: Field required"),
     "policy_too_long": (b'{"policy": "' + b"s" * 65 + b'"}', "policy: String should have at most"),
-    "missing_power_cap": (b"power_cap", "profile: Value error, policy power_cap needs"),
+    "missing_power_cap": (b"power_cap", "profile: policy power_cap needs governor.power_cap_w"),
     "missing_thermal_limit": (b'"thermal"', "policy thermal needs governor.thermal_limit_c"),
     "missing_schedule": (b'{"policy": "schedule"}', "policy schedule needs governor.schedule"),
     "slo_target_null": (
@@ -86,16 +86,16 @@ POLICY_HOSTILE: dict[str, tuple[bytes, str]] = {
     ),
     "bad_schedule_time": (
         b'{"policy": "schedule", "governor": {"schedule": [{"start": "25:00", "profile": "x"}]}}',
-        "profile.governor.schedule.0.start: String should match pattern",
+        "profile.governor.schedule[0].start: String should match pattern",
     ),
     "governor_list": (b'{"policy": "slo", "governor": []}', "governor: Input should be a valid"),
     "unknown_governor_key": (
         b'{"policy": "slo", "governor": {"turbo": 1}}',
-        "profile.governor.turbo: Extra inputs are not permitted",
+        "profile.governor.turbo: unknown key",
     ),
     "device_local_key": (
         b'{"policy": "slo", "allow_reboot": true}',
-        "allow_reboot: Extra inputs are not permitted",
+        "allow_reboot: unknown key",
     ),
     "initial_number": (b'{"policy": "fixed", "initial": 7}', "initial: Input should be a valid"),
     "oversized": (
