@@ -261,8 +261,10 @@ class Agent:
             old.profile.policy,
             old.profile.governor,
         )
+        # A new profile.initial is applied as at start, except that fixed applies it itself.
+        fixed_holds_it = policy_changed and new.profile.policy == "fixed"
         profile = None
-        if live_profile and not policy_changed and new.profile.initial != old.profile.initial:
+        if live_profile and new.profile.initial != old.profile.initial and not fixed_holds_it:
             profile = new.profile.initial
         frozen = [
             name
@@ -291,24 +293,25 @@ class Agent:
                 if self.parts.config is not old:
                     self.parts.replace_pipeline(old, self.hooks)
                 return ReloadOutcome("rolled_back", changed, (failure,))
+        rebuilt = bool(changed)
         if profile is not None:
             answer = self.parts.apply_profile(profile)
             if not answer.get("applied"):
-                if changed:
+                if rebuilt:
                     self.parts.replace_pipeline(old, self.hooks)
                 error = f"profile {profile}: {answer.get('error')}"
                 return ReloadOutcome("rolled_back", (*changed, "profile"), (error,))
-            changed = (*changed, "profile")
         if policy_changed:
             # To fixed, this applies the profile the new section names.
             outcome = self.parts.set_policy(new.profile, source)
             if outcome.error is not None:
-                if changed:
+                if rebuilt:
                     self.parts.replace_pipeline(old, self.hooks)
                 return ReloadOutcome("rolled_back", (*changed, "profile"), (outcome.error,))
-            changed = (*changed, "profile")
-        elif live_profile:
+        elif live_profile:  # only profile.initial changed: fixed holds it from now on
             self.parts.governor_control.note_initial(new.profile)
+        if live_profile:
+            changed = (*changed, "profile")
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))
         return ReloadOutcome("applied", changed)

@@ -8,6 +8,7 @@ governor does afterwards is read back from the board's GPU ``max_freq`` file.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,43 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
     assert events[1].startswith("governor: policy fixed (maxp) -> fixed (maxq) by mqtt; ")
     assert events[2].startswith("governor: policy fixed (maxq) -> power_cap by mqtt; ")
     assert agent.snapshot().results > 0
+
+
+def test_a_reload_changes_the_policy_live_and_other_profile_keys_still_need_a_restart(
+    sim_agent: tuple[Agent, Path], mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge_agent.agent.governor_control")
+    agent, _root = sim_agent
+    state_topic = f"edge/{agent.config.device_id}/policy/state"
+    with Subscriber(mosquitto.host, mosquitto.port, state_topic) as states:
+        agent.start()
+        assert states.next_json(state_topic, timeout=15)["set_by"] == "config"
+        worker = agent.parts.governor
+        assert worker is not None
+        governor = agent.config.profile.governor.model_copy(update={"power_cap_w": 12.0})
+        profile = agent.config.profile.model_copy(
+            update={"policy": "power_cap", "governor": governor}
+        )
+        outcome = agent.apply_config(agent.config.model_copy(update={"profile": profile}))
+        assert (outcome.status, outcome.changed) == ("applied", ("profile",))
+        assert agent.parts.governor is worker  # retuned, not rebuilt
+        assert (worker.params.policy, worker.params.power_cap_w) == ("power_cap", 12.0)
+        state = states.next_json(state_topic, timeout=15)
+        assert (state["policy"], state["set_by"], state["persists"]) == (
+            "power_cap",
+            "config reload",
+            True,
+        )
+        backend = profile.model_copy(update={"backend": "sysfs"})
+        refused = agent.apply_config(agent.config.model_copy(update={"profile": backend}))
+        assert (refused.status, refused.errors) == (
+            "rejected",
+            ("profile: changes need a restart",),
+        )
+        assert agent.config.profile == profile
+    # The event goes to telemetry and the log alike; the log is read here (the telemetry
+    # reporter may already have taken it).
+    assert any(
+        r.getMessage().startswith("governor: policy slo -> power_cap by config reload; applied")
+        for r in caplog.records
+    )
