@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_agent.clock import FakeClock
 from edge_agent.config import MqttConfig
@@ -187,3 +190,30 @@ def test_parse_checks_shape_and_the_config_model_checks_values() -> None:
         policy_config(RUNNING, parse_policy_command(b"thermal"))
     with pytest.raises(ValueError, match=needs):
         ProfileConfig(policy="thermal")
+
+
+_value = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_governor = st.dictionaries(
+    st.sampled_from(
+        ["slo_latency_ms", "slo_percentile", "power_cap_w", "thermal_limit_c", "dwell_s", "x"]
+    ),
+    _value,
+    max_size=4,
+)
+_command = st.fixed_dictionaries(
+    {"policy": st.sampled_from(["fixed", "slo", "power_cap", "thermal", "schedule", "x"]) | _value},
+    optional={"governor": _governor | _value, "initial": _value},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | _command.map(lambda d: json.dumps(d).encode()))
+def test_any_payload_gives_a_valid_section_or_a_refusal(payload: bytes) -> None:
+    try:
+        new = policy_config(RUNNING, parse_policy_command(payload))
+    except InboundRejected:
+        return
+    # Whatever is accepted is a section the config file itself could hold.
+    assert ProfileConfig.model_validate(new.model_dump()) == new
+    assert new.backend == RUNNING.backend
+    assert new.custom == RUNNING.custom
