@@ -282,8 +282,9 @@ def policy_state_payload(
     Args:
         policy: the policy in force (the new one, or the previous one after a refusal).
         preset: the profile ``fixed`` holds (``profile.initial``), None when it holds none.
-        set_by: who set the policy in force: ``config`` (the file at start), ``config reload``,
-            ``fleet`` or ``mqtt``.
+        set_by: who set the policy in force: ``config`` (the config the agent started with:
+            the file and any committed fleet documents), ``config reload``, ``fleet`` (a push
+            while running) or ``mqtt`` (a ``policy/set`` command; not kept across a restart).
         accepted: whether the request answered here was applied.
         error: why it was not, naming the field; else None.
         ts: wall time of the answer.
