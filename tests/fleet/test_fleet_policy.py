@@ -9,9 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from edge_agent.hardware import clocks
-from edge_agent.hardware.root import Root
 from edge_agent.telemetry.payloads import load_schema
+from tests.daemon.test_governor_daemon import _gpu_cap
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.conftest import AgentFactory
 from tests.fleet.fleet_helpers import Signer, StateWatcher, encode, unique
@@ -19,13 +18,6 @@ from tests.integration.agent_helpers import Recorder
 from tests.telemetry.mqtt_helpers import Subscriber
 
 pytestmark = pytest.mark.slow
-
-
-def _gpu_cap(root: Path) -> int:
-    r = Root(root)
-    dev = clocks.find_gpu_devfreq(r)
-    assert dev is not None
-    return clocks.read_gpu(r, dev).max_hz
 
 
 def test_a_signed_push_sets_the_governor_policy(
