@@ -10,6 +10,7 @@
     │   │   └── CommandTimeout a device CLI ran past its timeout
     │   └── RebootRequired     the requested nvpmodel mode needs a reboot
     ├── ProfileError           unknown profile, no profile file for the board, verify failed
+    ├── GovernorUnavailable    the board's frequency tables cannot be read: no governor
     ├── InferenceError         model load, provider or decode failure
     └── TelemetryError         MQTT, outbox or broker failure
 """
@@ -76,6 +77,10 @@ class RebootRequired(HardwareError):
 
 class ProfileError(EdgeAgentError):
     """A power profile is unknown, unmatched, or failed verification."""
+
+
+class GovernorUnavailable(EdgeAgentError):
+    """The governor cannot run on this board (its frequency tables are missing/unreadable)."""
 
 
 class InferenceError(EdgeAgentError):

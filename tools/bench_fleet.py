@@ -112,7 +112,7 @@ def worker_main(port: int, first: int, count: int, state: Path, keys: Path) -> N
         applier = FleetApplier(
             config,
             clock=clock,
-            apply=lambda _cfg: Validated(),
+            apply=lambda _cfg, _source: Validated(),
             probe=lambda _since: HealthSample(results=0),
             store=FleetStore(config.resolved_state_dir),
         )

@@ -49,6 +49,7 @@ EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 RELOADABLE = ("cameras", "model", "batching", "telemetry")
+LIVE_PROFILE_FIELDS = ("initial", "policy", "governor")
 
 
 @dataclass
@@ -238,36 +239,45 @@ class Agent:
             return ReloadOutcome(status, errors=errors)
         return self.apply_config(new)
 
-    def apply_config(self, new: AgentConfig) -> ReloadOutcome:
+    def apply_config(self, new: AgentConfig, source: str = "config reload") -> ReloadOutcome:
         """Apply a validated config to the running agent, rolling back if it fails to start.
 
-        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so
-        does ``profile.initial`` (a profile switch); other changes need a restart and are
-        reported as rejected. One apply runs at a time (SIGHUP and fleet pushes share this).
+        Cameras, model, batching and telemetry apply live (the pipeline is rebuilt), and so do
+        ``profile.initial`` (a profile switch) and ``profile.policy`` with ``profile.governor``
+        (the governor's policy, see GovernorControl); other changes need a restart and are
+        reported as rejected. ``source`` (``config reload``, ``fleet``) is named in the policy
+        change's event. One apply runs at a time (SIGHUP and fleet pushes share this).
         """
         with self._apply_lock:
-            return self._apply_config(new)
+            return self._apply_config(new, source)
 
-    def _apply_config(self, new: AgentConfig) -> ReloadOutcome:
+    def _apply_config(self, new: AgentConfig, source: str) -> ReloadOutcome:
         old = self.config
         changed = tuple(name for name in RELOADABLE if getattr(new, name) != getattr(old, name))
+        live_profile = new.profile != old.profile and new.profile == old.profile.model_copy(
+            update={name: getattr(new.profile, name) for name in LIVE_PROFILE_FIELDS}
+        )
+        policy_changed = live_profile and (new.profile.policy, new.profile.governor) != (
+            old.profile.policy,
+            old.profile.governor,
+        )
+        # A new profile.initial is applied as at start, except that fixed applies it itself.
+        fixed_holds_it = policy_changed and new.profile.policy == "fixed"
         profile = None
-        if new.profile != old.profile and new.profile == old.profile.model_copy(
-            update={"initial": new.profile.initial}
-        ):
+        if live_profile and new.profile.initial != old.profile.initial and not fixed_holds_it:
             profile = new.profile.initial
         frozen = [
             name
             for name in AgentConfig.model_fields
             if name not in RELOADABLE
             and getattr(new, name) != getattr(old, name)
-            and not (name == "profile" and profile is not None)
+            and not (name == "profile" and live_profile)
         ]
         if frozen:
             errors = tuple(f"{name}: changes need a restart" for name in frozen)
             logger.error("reload rejected: %s", "; ".join(errors))
             return ReloadOutcome("rejected", errors=errors)
-        if not changed and profile is None:
+        if not changed and not live_profile:
             return ReloadOutcome("unchanged")
         if changed:
             try:
@@ -283,13 +293,24 @@ class Agent:
                 if self.parts.config is not old:
                     self.parts.replace_pipeline(old, self.hooks)
                 return ReloadOutcome("rolled_back", changed, (failure,))
+        rebuilt = bool(changed)
         if profile is not None:
             answer = self.parts.apply_profile(profile)
             if not answer.get("applied"):
-                if changed:
+                if rebuilt:
                     self.parts.replace_pipeline(old, self.hooks)
                 error = f"profile {profile}: {answer.get('error')}"
                 return ReloadOutcome("rolled_back", (*changed, "profile"), (error,))
+        if policy_changed:
+            # To fixed, this applies the profile the new section names.
+            outcome = self.parts.set_policy(new.profile, source)
+            if outcome.error is not None:
+                if rebuilt:
+                    self.parts.replace_pipeline(old, self.hooks)
+                return ReloadOutcome("rolled_back", (*changed, "profile"), (outcome.error,))
+        elif live_profile:  # only profile.initial changed: fixed holds it from now on
+            self.parts.governor_control.note_initial(new.profile)
+        if live_profile:
             changed = (*changed, "profile")
         self.config = new
         logger.info("config reloaded: %s", ", ".join(changed))

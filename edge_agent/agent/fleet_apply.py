@@ -68,7 +68,7 @@ class ApplyOutcome(Protocol):
     def errors(self) -> tuple[str, ...]: ...
 
 
-ApplyFn = Callable[[AgentConfig], ApplyOutcome]
+ApplyFn = Callable[[AgentConfig, str], ApplyOutcome]  # (config, who asks: fleet | config reload)
 ProbeFn = Callable[[float], HealthSample]
 
 
@@ -167,13 +167,13 @@ class FleetApplier:
                 return "rejected", err.errors
             switched_from = self.clock.monotonic()
             before = self.probe(switched_from - self.cfg.health_window_s)
-            outcome = self.apply(new)
+            outcome = self.apply(new, "config reload")
             if outcome.status != "applied":
                 return outcome.status, outcome.errors
             verdict = self._health_gate(before, self.clock.monotonic())
             if not verdict.ok:
                 logger.error("reload failed the health gate (%s); rolling back", verdict.reason)
-                self.apply(old)
+                self.apply(old, "config reload")
                 return "rolled_back", (verdict.reason,)
             self.base = new_base
             return "applied", ()
@@ -312,7 +312,7 @@ class FleetApplier:
             return
         staged = self.clock.monotonic()
         before = self.probe(staged - self.cfg.health_window_s)
-        outcome = self.apply(new)
+        outcome = self.apply(new, "fleet")
         switched = self.clock.monotonic()
         timings = {"stage_s": staged - started, "switch_s": switched - staged}
         if outcome.status in ("rejected", "rolled_back"):
@@ -335,7 +335,7 @@ class FleetApplier:
                 "fleet: version %d failed the health gate: %s", doc.version, verdict.reason
             )
             old = self._merged_or_base(self.base)
-            self.apply(old)
+            self.apply(old, "fleet")
             self._finish(
                 doc, "rolled_back", verdict.reason, (), key_id, started, timings, verdict.figures
             )

@@ -1,4 +1,4 @@
-"""Build the governor worker for the daemon from ``profile.policy`` and the board's tables."""
+"""Build a governor worker from ``profile.policy`` and the board's tables."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from edge_agent.agent.governor_worker import GovernorInputs, GovernorWorker, led
 from edge_agent.agent.result_stats import ResultStats
 from edge_agent.clock import Clock
 from edge_agent.config_sections import ProfileConfig
-from edge_agent.errors import HardwareError
+from edge_agent.errors import GovernorUnavailable, HardwareError
 from edge_agent.governor.discovery import board_points, read_tables
 from edge_agent.governor.points import floor_entry
 from edge_agent.governor.policy import params_from_config
@@ -36,22 +36,20 @@ def build_governor(
     pipeline_stats: Callable[[], dict[str, Any]],
     model: Callable[[], str],
     profiles: ProfileController | None,
-) -> GovernorWorker | None:
-    """The worker, or None for ``policy: fixed`` or a board whose tables cannot be read."""
-    if config.policy == "fixed":
-        return None
+) -> GovernorWorker:
+    """The worker for ``config.policy`` (not ``fixed``), not started yet.
+
+    The tables are read now, so they are those of the nvpmodel mode in force.
+
+    Raises:
+        GovernorUnavailable: the board's frequency tables cannot be read.
+    """
     try:
         tables = read_tables(root)
     except HardwareError as err:
-        logger.warning(
-            "governor: frequency tables unreadable (%s); policy %s off", err, config.policy
-        )
-        return None
+        raise GovernorUnavailable(f"frequency tables unreadable ({err})") from err
     if tables is None:
-        logger.warning(
-            "governor: no GPU/CPU/EMC tables on this board; policy %s off", config.policy
-        )
-        return None
+        raise GovernorUnavailable("no GPU/CPU/EMC frequency tables on this board")
     t = tables.tables
     presets: dict[str, tuple[int, int, int]] = {}
     for profile in profiles.profiles() if profiles is not None else []:

@@ -141,13 +141,14 @@ class GovernorWorker:
         window_s: float = 1.0,
     ) -> None:
         self.params, self.points, self.tables = params, points, tables
+        self.window_s = window_s
         self._in, self._clock = inputs, clock
         self.state: GovernorState = initial_state(points, params)
         self._events: deque[str] = deque(maxlen=MAX_EVENTS)
         self._lock = threading.Lock()
         self._last: _Counters | None = None
         self.decisions: list[Decision] = []
-        self._thread = PeriodicThread("governor", lambda: window_s, self.step, clock)
+        self._thread = PeriodicThread("governor", lambda: self.window_s, self.step, clock)
 
     def start(self) -> None:
         self._last = _counters(self._clock.monotonic(), self._in.pipeline_stats())
@@ -158,6 +159,15 @@ class GovernorWorker:
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)
+
+    def set_params(self, params: GovernorParams, window_s: float) -> None:
+        """Aim for ``params`` from the next window on (a runtime policy change).
+
+        What the worker learned (the point in force, the latency and power models) is kept;
+        the next window decides under the new policy.
+        """
+        self.params = params
+        self.window_s = window_s
 
     def drain_events(self) -> list[str]:
         """Governor changes since the last call, for the telemetry ``events`` list."""
@@ -191,7 +201,8 @@ class GovernorWorker:
             self._in.time_of_day_s(),
             self._in.stats.engine_since(start.mono),
         )
-        decision, new_state = decide(self.params, self.points, self.state, window)
+        params = self.params  # one read: a policy change lands between windows
+        decision, new_state = decide(params, self.points, self.state, window)
         if decision.changed:
             try:
                 took = self._apply(decision.point)

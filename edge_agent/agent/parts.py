@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.agent.exporter import MetricsExporter
+from edge_agent.agent.governor_control import GovernorControl
 from edge_agent.agent.governor_setup import build_governor
 from edge_agent.agent.governor_worker import GovernorWorker
 from edge_agent.agent.hooks import PipelineHooks
@@ -25,6 +26,7 @@ from edge_agent.agent.sdnotify import Notifier
 from edge_agent.agent.watchdog import Watchdog
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
+from edge_agent.config_sections import ProfileConfig
 from edge_agent.errors import (
     ConfigError,
     EdgeAgentError,
@@ -45,6 +47,7 @@ from edge_agent.telemetry.ha_discovery import HaDiscovery
 from edge_agent.telemetry.last_report import write_last_report
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.outbox import Outbox
+from edge_agent.telemetry.policy_command import PolicyCommandHandler, PolicyOutcome
 from edge_agent.telemetry.publisher import Publisher
 from edge_agent.telemetry.topics import Topics
 
@@ -98,7 +101,10 @@ class AgentParts:
         self.commands: ProfileCommandHandler | None = None
         self.pipeline: Pipeline | None = None
         self.reporter: Reporter | None = None
-        self.governor: GovernorWorker | None = None
+        self.governor_control = GovernorControl(
+            config.profile, self._build_governor, self._hold_preset, clock
+        )
+        self.policy_commands: PolicyCommandHandler | None = None
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
         self.broker_port = config.mqtt.port
@@ -128,8 +134,16 @@ class AgentParts:
         self.pipeline = self._build_pipeline(self.config)
         self.pipeline.start()
         self._start_reporting()
-        self.governor = build_governor(
-            self.config.profile,
+        self.governor_control.start()
+
+    @property
+    def governor(self) -> GovernorWorker | None:
+        """The governor worker of the policy in force (None for ``fixed``)."""
+        return self.governor_control.worker
+
+    def _build_governor(self, profile: ProfileConfig) -> GovernorWorker:
+        return build_governor(
+            profile,
             self.root,
             self.clock,
             self.stats,
@@ -138,8 +152,13 @@ class AgentParts:
             lambda: str(self.pipeline.engine_info().get("model")) if self.pipeline else "",
             self.profiles,
         )
-        if self.governor is not None:
-            self.governor.start()
+
+    def set_policy(self, profile: ProfileConfig, source: str) -> PolicyOutcome:
+        """Put a new ``profile`` section's policy in force (fleet pushes, reload)."""
+        outcome = self.governor_control.set_policy(profile, source)
+        if self.policy_commands is not None:
+            self.policy_commands.report(source, outcome.error, profile.policy)
+        return outcome
 
     def _start_profiles(self) -> None:
         try:
@@ -230,6 +249,16 @@ class AgentParts:
         )
         self.commands.start()
         self.commands.report(self.current_profile(), self.profile_error)
+        control = self.governor_control
+        self.policy_commands = PolicyCommandHandler(
+            self.topics,
+            self.link,
+            lambda: control.config,
+            lambda profile: control.set_policy(profile, "mqtt"),
+            clock=self.clock,
+        )
+        self.policy_commands.start()
+        self.policy_commands.report("config")
         if mqtt.ha_discovery:
             model = self.board.model if self.board is not None else "Jetson"
             HaDiscovery(
@@ -295,18 +324,27 @@ class AgentParts:
         if not self.first_result.is_set():
             self.first_result.set()
 
-    def apply_profile(self, name: str) -> dict[str, Any]:
-        """Switch the DVFS profile: ``{"profile", "applied", "error"}`` (fleet pushes, reload)."""
-        answer = self._apply_profile_command(name)
+    def apply_profile(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
+        """Switch the DVFS profile: ``{"profile", "applied", "error"}`` (fleet pushes, reload).
+
+        ``live_fallback`` as at start (``policy: fixed`` holding its preset): a mode that needs
+        a reboot gets its caps inside the current mode.
+        """
+        answer = self._apply_profile_command(name, live_fallback)
         if answer.get("applied") and self.commands is not None:
             self.commands.report(answer.get("profile"), None)
         return answer
 
-    def _apply_profile_command(self, name: str) -> dict[str, Any]:
+    def _hold_preset(self, name: str) -> dict[str, Any]:
+        return self.apply_profile(name, live_fallback=True)
+
+    def _apply_profile_command(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
         if self.profiles is None:
             return {"profile": None, "applied": False, "error": self.profile_error or "no profiles"}
         try:
-            report = self.profiles.apply(name, allow_reboot=self.config.profile.allow_reboot)
+            report = self.profiles.apply(
+                name, allow_reboot=self.config.profile.allow_reboot, live_fallback=live_fallback
+            )
         except (EdgeAgentError, ValueError) as err:
             self._forget_profile()  # a failed switch rolled back; read what the board has
             return {"profile": self.current_profile(), "applied": False, "error": str(err)}
@@ -377,9 +415,10 @@ class AgentParts:
         if self.watchdog is not None:
             self.watchdog.stop()
             self.watchdog.join(timeout_s=5.0)
-        if self.governor is not None:
-            self.governor.stop()
-            self.governor.join(timeout_s=5.0)
+        if self.policy_commands is not None:
+            self.policy_commands.stop()
+            self.policy_commands.join(timeout_s=5.0)
+        self.governor_control.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
             self.pipeline.join(timeout_s=10.0)
@@ -450,7 +489,7 @@ class AgentParts:
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
-            extra_events=lambda: self.governor.drain_events() if self.governor else [],
+            extra_events=self.governor_control.drain_events,
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:

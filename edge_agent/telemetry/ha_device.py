@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from edge_agent.telemetry.policy_command import POLICY_NAMES
 from edge_agent.telemetry.topics import Topics
 
 # object id -> (name, value template over the telemetry JSON, unit, device class)
@@ -86,6 +87,18 @@ def device_config(
         "state_topic": topics.profile_state(),
         "value_template": "{{ value_json.profile }}",
         "options": list(profiles),
+    }
+    # The governor policy: Home Assistant sends the chosen option as the bare payload, which
+    # policy/set accepts; a refusal leaves policy/state on the policy in force, so the select
+    # shows what the agent runs, not what was clicked.
+    components["policy"] = {
+        "p": "select",
+        "name": "Governor policy",
+        "unique_id": f"{dev}_policy",
+        "command_topic": topics.policy_set(),
+        "state_topic": topics.policy_state(),
+        "value_template": "{{ value_json.policy }}",
+        "options": list(POLICY_NAMES),
     }
     return {
         "dev": {

@@ -2,8 +2,9 @@
 
 Publishes one retained device-based discovery payload (:mod:`edge_agent.telemetry.ha_device`)
 with sensors read from the telemetry topic (board W, fps, perf/W, mJ/inference, latency p50
-and p99) and a ``select`` for the power profile (command ``profile/set``, state from
-``profile/state``). Availability follows the JSON status topic, the agent's Will. The payload
+and p99), a ``select`` for the power profile (command ``profile/set``, state from
+``profile/state``) and one for the governor policy (command ``policy/set``, state from
+``policy/state``). Availability follows the JSON status topic, the agent's Will. The payload
 goes through ``MqttLink.publish_retained``, so it is re-sent on every connect, and again
 whenever Home Assistant announces ``online`` on its own status topic; the per-entity configs
 of earlier releases are cleared with empty retained payloads. Home Assistant's status topic

@@ -327,6 +327,7 @@ class MqttLink:
             subscriptions = [(f, qos) for f, (qos, _h) in self._subscriptions.items()]
             self._generation += 1
             self._pending_subs.clear()
+            self._early_subacks.clear()  # mids of the last connection mean nothing now
             self._subscribed.set()
         # Subscribe before announcing `online`: whoever reacts to `online` reaches a listener.
         if subscriptions:

@@ -2,9 +2,9 @@
 
 Every payload is a JSON object with ``"schema": SCHEMA_VERSION``; the JSON Schema of each kind
 lives in ``edge_agent/telemetry/schemas/<kind>.json`` (kinds: ``status``, ``result``,
-``telemetry``, ``profile_state``) and the tests validate every builder against it. Optional
-fields are omitted rather than sent as ``null``, except where ``null`` means "not measured"
-(e.g. ``perf_per_watt`` without a power monitor).
+``telemetry``, ``profile_state``, ``policy_state``) and the tests validate every builder
+against it. Optional fields are omitted rather than sent as ``null``, except where ``null``
+means "not measured" (e.g. ``perf_per_watt`` without a power monitor).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
-SCHEMA_KINDS = ("status", "result", "telemetry", "profile_state")
+SCHEMA_KINDS = ("status", "result", "telemetry", "profile_state", "policy_state")
 StatusState = Literal["online", "offline", "stopped"]
 
 
@@ -260,6 +260,45 @@ def profile_state_payload(
         "schema": SCHEMA_VERSION,
         "profile": profile,
         "applied": applied,
+        "error": error,
+        "ts": ts,
+    }
+    if requested is not None:
+        doc["requested"] = requested
+    return doc
+
+
+def policy_state_payload(
+    policy: str,
+    preset: str | None,
+    set_by: str,
+    accepted: bool,
+    error: str | None,
+    ts: float,
+    requested: str | None = None,
+) -> dict[str, Any]:
+    """The retained governor policy in force, also the answer to a policy command.
+
+    Args:
+        policy: the policy in force (the new one, or the previous one after a refusal).
+        preset: the profile ``fixed`` holds (``profile.initial``), None when it holds none.
+        set_by: who set the policy in force: ``config`` (the config the agent started with:
+            the file and any committed fleet documents), ``config reload``, ``fleet`` (a push
+            while running) or ``mqtt`` (a ``policy/set`` command; not kept across a restart).
+        accepted: whether the request answered here was applied.
+        error: why it was not, naming the field; else None.
+        ts: wall time of the answer.
+        requested: the policy that was asked for, when it could be read.
+    """
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "policy": policy,
+        "preset": preset,
+        "set_by": set_by,
+        # A policy set over MQTT is a runtime override: at the next start the config file
+        # (with any committed fleet documents) decides again.
+        "persists": set_by != "mqtt",
+        "accepted": accepted,
         "error": error,
         "ts": ts,
     }

@@ -6,6 +6,7 @@ Layout (DESIGN.md section 6), ``<p>`` the prefix (default ``edge``), ``<dev>`` t
 - ``<p>/<dev>/results/<camera>``: one message per inference result;
 - ``<p>/<dev>/telemetry``: periodic power and performance;
 - ``<p>/<dev>/profile/set`` -> ``<p>/<dev>/profile/state`` (retained);
+- ``<p>/<dev>/policy/set`` -> ``<p>/<dev>/policy/state`` (retained): the governor policy;
 - ``<p>/<dev>/config/set``, ``<p>/fleet/<group>/config/set`` -> ``<p>/<dev>/config/state``;
 - ``<ha_prefix>/<component>/<dev>/<object>/config``: Home Assistant discovery.
 """
@@ -88,6 +89,14 @@ class Topics:
     def profile_state(self) -> str:
         """Retained answer to profile commands."""
         return f"{self.base}/profile/state"
+
+    def policy_set(self) -> str:
+        """Incoming governor policy command."""
+        return f"{self.base}/policy/set"
+
+    def policy_state(self) -> str:
+        """Retained governor policy in force, and the answer to policy commands."""
+        return f"{self.base}/policy/state"
 
     def config_set(self) -> str:
         """Incoming desired config for this device."""

@@ -68,13 +68,16 @@ def _gpu_cap(root: Path) -> int:
     r = Root(root)
     dev = clocks.find_gpu_devfreq(r)
     assert dev is not None
+    pause = threading.Event()
     for _ in range(50):
         try:
             return r.read_int(f"{dev.path}/max_freq")
         except SysfsError:
             # The simulated tree's files are rewritten in place (truncate, write): a read can
             # land in between and see an empty file, which a kernel sysfs file never shows.
-            continue
+            # On a loaded machine the writer can be descheduled in between for a while, so
+            # the retries are spread over a second rather than spun.
+            pause.wait(0.02)
     return r.read_int(f"{dev.path}/max_freq")
 
 

@@ -34,7 +34,8 @@ def test_a_newer_document_supersedes_one_still_waiting(tmp_path: Path) -> None:
     started, release = threading.Event(), threading.Event()
     applied: list[int] = []
 
-    def apply(config: AgentConfig) -> ReloadOutcome:
+    def apply(config: AgentConfig, source: str) -> ReloadOutcome:
+        assert source == "fleet"
         applied.append(config.batching.max_batch)
         started.set()
         release.wait(10)  # the first apply is slow: the others arrive meanwhile

@@ -131,3 +131,38 @@ def test_slo_worker_speeds_up_on_a_load_step_and_back_down(tx2: SimBoard) -> Non
     assert "-> gpu 1122/" in step_up[0]
     assert all(e.startswith("governor: ") and "applied in" in e for e in events)
     assert worker.drain_events() == []
+
+
+def test_new_params_take_effect_at_the_next_window_and_keep_the_model(tx2: SimBoard) -> None:
+    clock = FakeClock()
+    stats = ResultStats(clock)
+    load = Load(tx2, clock, stats)
+    root = Root(tx2.root)
+    tables = read_tables(root)
+    assert tables is not None
+    params = GovernorParams(policy="slo", slo_latency_s=0.020, hysteresis=0.02)
+    inputs = GovernorInputs(stats, load.board_w, load.pipeline_stats, lambda: "resnet50", root)
+    worker = GovernorWorker(params, board_points(tables, {}), tables, inputs, clock)
+    worker.start()
+    worker.stop()
+    dev = tables.gpu
+
+    def run(seconds: int, fps: int) -> list[int]:
+        caps = []
+        for _ in range(seconds):
+            load.second(fps)
+            worker.step(clock.monotonic())
+            caps.append(clocks.read_gpu(root, dev).max_hz)
+        return caps
+
+    quiet = run(30, 10)
+    assert quiet[-1] < max(tables.tables.gpu_hz)  # settled below the top clock for 20 ms
+    learned = dict(worker.state.models)
+    assert learned
+    # A tighter SLO (a runtime policy change): the very next window moves to a faster point.
+    worker.set_params(GovernorParams(policy="slo", slo_latency_s=0.012, hysteresis=0.02), 2.0)
+    assert worker.window_s == 2.0
+    (tight,) = run(1, 10)
+    assert tight == max(tables.tables.gpu_hz)
+    assert worker.decisions[-1].numbers["slo_ms"] == 12.0
+    assert dict(worker.state.models).keys() >= learned.keys()  # what it learned is kept

@@ -50,7 +50,7 @@ TWO_CAMERAS = [
 def _validators() -> dict[str, jsonschema.Draft202012Validator]:
     return {
         kind: jsonschema.Draft202012Validator(load_schema(kind))
-        for kind in ("status", "result", "telemetry", "profile_state")
+        for kind in ("status", "result", "telemetry", "profile_state", "policy_state")
     }
 
 
@@ -58,7 +58,12 @@ def _kind(topic: str, device: str) -> str:
     rest = topic.removeprefix(f"edge/{device}/")
     if rest.startswith("results/"):
         return "result"
-    return {"status": "status", "telemetry": "telemetry", "profile/state": "profile_state"}[rest]
+    return {
+        "status": "status",
+        "telemetry": "telemetry",
+        "profile/state": "profile_state",
+        "policy/state": "policy_state",
+    }[rest]
 
 
 def _ns(ids: set[str], boot: str) -> set[int]:

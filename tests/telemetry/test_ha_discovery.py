@@ -59,7 +59,7 @@ def test_one_retained_device_payload_holds_every_entity(
     assert doc["availability_topic"] == f"{unique_prefix}/dev1/status"
     assert doc["availability_template"] == "{{ value_json.state }}"
     entities = doc["cmps"]
-    assert set(entities) == {*SENSORS, "profile"}
+    assert set(entities) == {*SENSORS, "profile", "policy"}
     assert len({e["unique_id"] for e in entities.values()}) == len(entities)
     power = entities["board_power"]
     assert power["p"] == "sensor"
@@ -71,3 +71,10 @@ def test_one_retained_device_payload_holds_every_entity(
     assert select["command_topic"] == f"{unique_prefix}/dev1/profile/set"
     assert select["state_topic"] == f"{unique_prefix}/dev1/profile/state"
     assert select["options"] == ["maxq", "maxp"]
+    policy = entities["policy"]
+    assert policy["p"] == "select"
+    assert policy["unique_id"] == "dev1_policy"
+    assert policy["command_topic"] == f"{unique_prefix}/dev1/policy/set"
+    assert policy["state_topic"] == f"{unique_prefix}/dev1/policy/state"
+    assert policy["value_template"] == "{{ value_json.policy }}"
+    assert policy["options"] == ["fixed", "slo", "power_cap", "thermal", "schedule"]

@@ -9,10 +9,12 @@ from typing import Any
 import jsonschema
 
 from edge_agent.clock import FakeClock
+from edge_agent.config_sections import ProfileConfig
 from edge_agent.telemetry.commands import ProfileCommandHandler
 from edge_agent.telemetry.ha_discovery import HaDiscovery
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import load_schema
+from edge_agent.telemetry.policy_command import PolicyCommandHandler, PolicyOutcome
 from tests.fakes.broker import MosquittoBroker
 from tests.telemetry.conftest import Agent, AgentFactory
 from tests.telemetry.hostile import HOSTILE_PAYLOADS, NESTED
@@ -47,9 +49,20 @@ def test_hostile_payloads_on_every_inbound_topic_are_answered_and_results_flow(
     handler = _handler(agent.link, clock)
     ha_prefix = f"{unique_prefix}ha"
     discovery = HaDiscovery(agent.link.topics, agent.link, ha_prefix, "1", ["maxq"], clock=clock)
+    policies: list[str] = []
+
+    def apply_policy(new: ProfileConfig) -> PolicyOutcome:
+        policies.append(new.policy)
+        return PolicyOutcome()
+
+    policy = PolicyCommandHandler(
+        agent.link.topics, agent.link, ProfileConfig, apply_policy, clock=clock
+    )
     handler.start()
+    policy.start()
     discovery.start()
     state_topic = agent.link.topics.profile_state()
+    policy_topic = agent.link.topics.policy_state()
     schema = load_schema("profile_state")
     ids: list[str] = []
     try:
@@ -59,22 +72,32 @@ def test_hostile_payloads_on_every_inbound_topic_are_answered_and_results_flow(
                 ids.append(agent.publisher.publish_result("cam0", result("cam0", n)))
                 sub.publish(agent.link.topics.ha_status(ha_prefix), payload)
                 sub.publish(agent.link.topics.profile_set(), payload)
+                sub.publish(agent.link.topics.policy_set(), payload)
                 answer = sub.next_json(state_topic, timeout=10)
                 jsonschema.validate(answer, schema)
                 assert answer["applied"] is False, name
                 assert answer["error"], name
                 assert answer["profile"] == "maxp", name
+                refused = sub.next_json(policy_topic, timeout=10)
+                jsonschema.validate(refused, load_schema("policy_state"))
+                assert (refused["accepted"], refused["policy"]) == (False, "fixed"), name
             got = sub.collect_results(set(ids), timeout=20)
             # Still alive and still obeying: a good command after all that is applied.
             sub.publish(agent.link.topics.profile_set(), b"maxq")
             applied = sub.next_json(state_topic, timeout=10)
+            sub.publish(agent.link.topics.policy_set(), b"slo")
+            accepted = sub.next_json(policy_topic, timeout=10)
         assert applied["applied"] is True
         assert applied["profile"] == "maxq"
+        assert (accepted["accepted"], accepted["requested"], policies) == (True, "slo", ["slo"])
     finally:
         handler.stop()
         handler.join()
+        policy.stop()
+        policy.join()
     assert {doc["msg_id"] for _t, doc in got} == set(ids)
     assert handler.rejected == len(HOSTILE_PAYLOADS)
+    assert policy.rejected == len(HOSTILE_PAYLOADS)
     assert _wait(lambda: discovery.log.count == len(HOSTILE_PAYLOADS))
     assert discovery.published == 1  # no hostile payload triggered a re-send
     assert agent.link.connected

@@ -100,6 +100,32 @@ def test_every_payload_kind_validates() -> None:
             "profile_state",
             {"schema": 1, "profile": "maxq", "applied": False, "error": None, "ts": 1},
         ),
+        (
+            "policy_state",
+            {
+                "schema": 1,
+                "policy": "turbo",
+                "preset": None,
+                "set_by": "mqtt",
+                "persists": False,
+                "accepted": True,
+                "error": None,
+                "ts": 1,
+            },
+        ),
+        (
+            "policy_state",
+            {
+                "schema": 1,
+                "policy": "slo",
+                "preset": None,
+                "set_by": "mqtt",
+                "persists": False,
+                "accepted": False,
+                "error": None,
+                "ts": 1,
+            },
+        ),
     ],
 )
 def test_schemas_reject_bad_documents(kind: str, doc: dict[str, Any]) -> None:

@@ -1,0 +1,194 @@
+"""The governor policy in force, and the worker that runs it, changed without a restart.
+
+``profile.policy`` comes from the config file at start; an MQTT ``policy/set`` command, a
+fleet push or a config reload can change it while the agent runs (:meth:`set_policy`):
+
+- to ``fixed``: the governor thread stops and the profile the section names
+  (``profile.initial``) is applied and verified; with none named the clocks stay where they
+  are;
+- from ``fixed`` to another policy: a governor worker is built on the tables of the nvpmodel
+  mode in force and started;
+- between two other policies: the running worker takes the new parameters at its next window
+  and keeps what it learned.
+
+Every change is an event in telemetry and the log: ``governor: policy <from> -> <to> by <who>``.
+A change that cannot be made (no frequency tables, a profile that fails, a schedule naming a
+profile the board does not have) is refused and the previous policy stays in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from edge_agent.agent.governor_worker import MAX_EVENTS, GovernorWorker
+from edge_agent.clock import Clock
+from edge_agent.config_sections import ProfileConfig
+from edge_agent.errors import GovernorUnavailable
+from edge_agent.governor.policy import params_from_config
+from edge_agent.telemetry.policy_command import PolicyOutcome
+
+logger = logging.getLogger(__name__)
+
+BuildFn = Callable[[ProfileConfig], GovernorWorker]
+HoldFn = Callable[[str], Mapping[str, Any]]  # apply a profile: {"profile", "applied", "error"}
+
+
+def describe(config: ProfileConfig) -> str:
+    """``slo``, or ``fixed (maxq)`` for a fixed policy holding a profile."""
+    if config.policy == "fixed" and config.initial is not None:
+        return f"fixed ({config.initial})"
+    return config.policy
+
+
+class GovernorControl:
+    """Owns the ``profile`` section in force and the governor worker that runs it.
+
+    Args:
+        config: the ``profile`` section at start.
+        build: builds a (not started) worker for a non-fixed section; raises
+            GovernorUnavailable when the board cannot be governed.
+        hold: applies a profile by name for ``fixed`` (the daemon's profile switch).
+        clock: the injected clock (how long a change took).
+    """
+
+    def __init__(self, config: ProfileConfig, build: BuildFn, hold: HoldFn, clock: Clock) -> None:
+        self.config = config
+        self._build = build
+        self._hold = hold
+        self._clock = clock
+        self.worker: GovernorWorker | None = None
+        self.unavailable: str | None = None
+        self._events: deque[str] = deque(maxlen=MAX_EVENTS)
+        self._lock = threading.RLock()
+        self._started = False
+        self._stopped = False
+
+    def start(self) -> None:
+        """Start the worker for the policy in force (none for ``fixed``).
+
+        A board that cannot be governed runs on its current clocks with one WARNING, as
+        missing optional hardware does.
+        """
+        with self._lock:
+            self._started = True
+            if self.config.policy == "fixed" or self._stopped:
+                return
+            try:
+                self.worker = self._build(self.config)
+            except GovernorUnavailable as err:
+                self.unavailable = str(err)
+                logger.warning("governor: %s; policy %s off", err, self.config.policy)
+                return
+            self.worker.start()
+
+    def stop(self) -> None:
+        """Stop the worker; no change is applied after this."""
+        with self._lock:
+            self._stopped = True
+            self._retire_worker()
+
+    def drain_events(self) -> list[str]:
+        """Policy changes and the worker's point changes since the last call."""
+        with self._lock:
+            out = list(self._events)
+            self._events.clear()
+            if self.worker is not None:
+                out.extend(self.worker.drain_events())
+        return out
+
+    def note_initial(self, new: ProfileConfig) -> None:
+        """Take ``new.initial`` (already applied by the caller) as the profile ``fixed``
+        holds, keeping the policy in force."""
+        with self._lock:
+            self.config = self.config.model_copy(update={"initial": new.initial})
+
+    def set_policy(self, new: ProfileConfig, source: str) -> PolicyOutcome:
+        """Put ``new`` (a validated ``profile`` section) in force; ``source`` asked for it
+        (``mqtt``, ``fleet``, ``config reload``).
+
+        Returns:
+            The outcome: ``error`` None when ``new`` is in force, else why the previous
+            policy stays.
+        """
+        with self._lock:
+            if self._stopped:
+                return PolicyOutcome("the agent is stopping")
+            old = self.config
+            if not self._started:  # before start: start() builds what the section needs
+                self.config = new
+                self._note(old, new, source, None)
+                return PolicyOutcome()
+            start = self._clock.monotonic()
+            error = self._to_fixed(old, new) if new.policy == "fixed" else self._to_governed(new)
+            if error is not None:
+                logger.warning(
+                    "governor: policy %s -> %s by %s refused: %s",
+                    describe(old),
+                    describe(new),
+                    source,
+                    error,
+                )
+                return PolicyOutcome(error)
+            self.config = new
+            self._note(old, new, source, self._clock.monotonic() - start)
+            return PolicyOutcome()
+
+    def _to_fixed(self, old: ProfileConfig, new: ProfileConfig) -> str | None:
+        self._retire_worker()
+        if new.initial is None:
+            return None
+        answer = self._hold(new.initial)
+        if answer.get("applied"):
+            return None
+        error = f"profile.initial: {new.initial}: {answer.get('error') or 'not applied'}"
+        if old.policy != "fixed":  # the previous policy stays in force
+            self._to_governed(old)
+        return error
+
+    def _to_governed(self, new: ProfileConfig) -> str | None:
+        params = params_from_config(new.policy, new.initial, new.governor)
+        worker = self.worker
+        if worker is None:
+            try:
+                worker = self._build(new)
+            except GovernorUnavailable as err:
+                return f"profile.policy: {new.policy} needs the governor, which is off: {err}"
+        known = {p.preset for p in worker.points if p.preset is not None}
+        unknown = sorted({entry.profile for entry in new.governor.schedule} - known)
+        if new.policy == "schedule" and unknown:
+            return (
+                f"profile.governor.schedule: unknown profile {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        if worker is self.worker:
+            worker.set_params(params, new.governor.window_s)
+        else:
+            self.worker = worker
+            self.unavailable = None
+            worker.start()
+        return None
+
+    def _retire_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        worker.stop()
+        worker.join(timeout_s=5.0)
+        self._events.extend(worker.drain_events())
+
+    def _note(
+        self, old: ProfileConfig, new: ProfileConfig, source: str, took: float | None
+    ) -> None:
+        if old == new:
+            return
+        text = f"governor: policy {describe(old)} -> {describe(new)} by {source}"
+        if new.governor != old.governor and new.policy == old.policy:
+            text += " (new parameters)"
+        if took is not None:
+            text += f"; applied in {took * 1000:.0f} ms"
+        logger.info("%s", text)
+        self._events.append(text)
