@@ -230,6 +230,23 @@ def next_probe(
     return None
 
 
+def step_down(points: Sequence[OperatingPoint], current: OperatingPoint) -> OperatingPoint | None:
+    """The grid point one table entry below ``current`` on one clock (the GPU first, then the
+    EMC, then the CPU cap; the others unchanged), or None at the bottom of every table."""
+    grid = [p for p in points if p.preset is None]
+    for axis in AXES:
+        others = [a for a in AXES if a != axis]
+        below = [
+            p
+            for p in grid
+            if getattr(p, axis) < getattr(current, axis)
+            and all(getattr(p, a) == getattr(current, a) for a in others)
+        ]
+        if below:
+            return max(below, key=lambda p: getattr(p, axis))
+    return None
+
+
 def decide(
     params: GovernorParams,
     points: Sequence[OperatingPoint],
@@ -286,6 +303,7 @@ def decide(
     candidates = list(points)
     forced = ""
     hottest = window.hottest_c
+    near = False
     if ceiling is not None:
         allowed = [p for p in candidates if preds[p.key].board_w <= ceiling]
         near = (
@@ -307,6 +325,16 @@ def decide(
             candidates = [p for p in candidates if preds[p.key].board_w < window.board_w] or [
                 min(candidates, key=lambda p: preds[p.key].board_w)
             ]
+            if window.board_w > cap and all(p.key == current.key for p in candidates):
+                # The model cannot tell which point draws less (it has seen only this one):
+                # step the clocks down, one table entry at a time, until under the cap (near
+                # the thermal limit, never to a point it predicts hungrier).
+                lower = step_down(points, current)
+                hungrier = (
+                    lower is not None and preds[lower.key].board_w > preds[current.key].board_w
+                )
+                if lower is not None and not (near and hungrier):
+                    candidates = [lower]
 
     if params.policy == "schedule":
         name = scheduled_preset(params.schedule, window.time_of_day_s)

@@ -6,6 +6,7 @@ import pytest
 
 from edge_agent.governor.points import OperatingPoint
 from edge_agent.governor.policy import GovernorParams
+from edge_agent.governor.window import MetricsWindow
 from edge_agent.sim.boards import get_board
 from edge_agent.sim.dvfs_model import (
     CLOCK_CHANGE_DELAY_S,
@@ -126,3 +127,24 @@ def test_power_cap_holds_the_ten_second_average() -> None:
     _, watts = _hot_run(GovernorParams(policy="power_cap", power_cap_w=cap), 0.0)
     for i in range(1, len(watts) - 10):
         assert sum(watts[i : i + 10]) / 10 <= cap
+
+
+class _SloThenPowerCap(Governed):
+    """slo for the first 10 s, then power_cap (as an operator's runtime switch does)."""
+
+    def on_window(self, window: MetricsWindow) -> OperatingPoint:
+        if window.end_s >= 10.0 and self.params.policy == "slo":
+            self.params = GovernorParams(policy="power_cap", power_cap_w=6.0)
+        return super().on_window(window)
+
+
+def test_power_cap_after_slo_at_the_top_point_steps_down_under_the_cap() -> None:
+    """At 150 fps slo runs only the top point, so the model knows no cheaper one; power_cap
+    then steps the clocks down until under the cap instead of staying over it."""
+    board = prepare(TX2)
+    ctl = _SloThenPowerCap(GovernorParams(policy="slo", slo_latency_s=0.06), board.points)
+    res = replay(TX2, [Segment(25.0, 150.0, "resnet50")], ctl, board.grid_state, 0.06)
+    watts = {round(w.window.end_s): w.window.board_w for w in res.windows}
+    assert watts[10] > 6.0  # the top point, over the cap, when the policy changes
+    assert all(watts[t] <= 6.0 for t in range(16, 26))
+    assert any("power cap" in r for r in ctl.reasons)
