@@ -11,6 +11,7 @@
     │   └── RebootRequired     the requested nvpmodel mode needs a reboot
     ├── ProfileError           unknown profile, no profile file for the board, verify failed
     ├── GovernorUnavailable    the board's frequency tables cannot be read: no governor
+    │   └── GovernorRefused    the policy names what this board lacks (a schedule's profile)
     ├── InferenceError         model load, provider or decode failure
     └── TelemetryError         MQTT, outbox or broker failure
 """
@@ -81,6 +82,10 @@ class ProfileError(EdgeAgentError):
 
 class GovernorUnavailable(EdgeAgentError):
     """The governor cannot run on this board (its frequency tables are missing/unreadable)."""
+
+
+class GovernorRefused(GovernorUnavailable):
+    """The policy names what this board lacks; the message names the field."""
 
 
 class InferenceError(EdgeAgentError):

@@ -27,8 +27,8 @@ from typing import Any
 from edge_agent.agent.governor_worker import MAX_EVENTS, GovernorWorker
 from edge_agent.clock import Clock
 from edge_agent.config_sections import ProfileConfig
-from edge_agent.errors import GovernorUnavailable
-from edge_agent.governor.policy import params_from_config
+from edge_agent.errors import GovernorRefused, GovernorUnavailable
+from edge_agent.governor.policy import params_from_config, unknown_schedule_profiles
 from edge_agent.telemetry.policy_command import PolicyOutcome
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class GovernorControl:
                 self.worker = self._build(self.config)
             except GovernorUnavailable as err:
                 self.unavailable = str(err)
-                logger.warning("governor: %s; policy %s off", err, self.config.policy)
+                level = logging.ERROR if isinstance(err, GovernorRefused) else logging.WARNING
+                logger.log(level, "governor: %s; policy %s off", err, self.config.policy)
                 return
             self.worker.start()
 
@@ -155,15 +156,13 @@ class GovernorControl:
         if worker is None:
             try:
                 worker = self._build(new)
+            except GovernorRefused as err:
+                return str(err)
             except GovernorUnavailable as err:
                 return f"profile.policy: {new.policy} needs the governor, which is off: {err}"
-        known = {p.preset for p in worker.points if p.preset is not None}
-        unknown = sorted({entry.profile for entry in new.governor.schedule} - known)
-        if new.policy == "schedule" and unknown:
-            return (
-                f"profile.governor.schedule: unknown profile {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        refusal = _schedule_refusal(new, worker)
+        if refusal is not None:
+            return refusal
         if worker is self.worker:
             worker.set_params(params, new.governor.window_s)
         else:
@@ -192,3 +191,11 @@ class GovernorControl:
             text += f"; applied in {took * 1000:.0f} ms"
         logger.info("%s", text)
         self._events.append(text)
+
+
+def _schedule_refusal(config: ProfileConfig, worker: GovernorWorker) -> str | None:
+    """Why ``config``'s schedule cannot run on this board (a profile it lacks), or None."""
+    if config.policy != "schedule":
+        return None
+    known = [p.preset for p in worker.points if p.preset is not None]
+    return unknown_schedule_profiles([e.profile for e in config.governor.schedule], known)

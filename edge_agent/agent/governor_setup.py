@@ -11,10 +11,10 @@ from edge_agent.agent.governor_worker import GovernorInputs, GovernorWorker, led
 from edge_agent.agent.result_stats import ResultStats
 from edge_agent.clock import Clock
 from edge_agent.config_sections import ProfileConfig
-from edge_agent.errors import GovernorUnavailable, HardwareError
+from edge_agent.errors import GovernorRefused, GovernorUnavailable, HardwareError
 from edge_agent.governor.discovery import board_points, read_tables
 from edge_agent.governor.points import floor_entry
-from edge_agent.governor.policy import params_from_config
+from edge_agent.governor.policy import params_from_config, unknown_schedule_profiles
 from edge_agent.hardware.root import Root
 from edge_agent.power.ledger import EnergyLedger
 from edge_agent.power.profile_apply import ProfileController
@@ -43,6 +43,7 @@ def build_governor(
 
     Raises:
         GovernorUnavailable: the board's frequency tables cannot be read.
+        GovernorRefused: a schedule names a profile this board lacks.
     """
     try:
         tables = read_tables(root)
@@ -64,6 +65,11 @@ def build_governor(
             floor_entry(t.cpu_khz, cpu),
         )
     points = board_points(tables, presets)
+    if config.policy == "schedule":
+        named = [entry.profile for entry in config.governor.schedule]
+        refusal = unknown_schedule_profiles(named, presets)
+        if refusal is not None:  # it would fail at the entry's first window, hours later
+            raise GovernorRefused(refusal)
     params = params_from_config(config.policy, config.initial, config.governor)
 
     def apply_preset(name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,4 +83,16 @@ def params_from_config(
         dwell_s=cfg.dwell_s,
         hysteresis=cfg.hysteresis,
         headroom=cfg.headroom,
+    )
+
+
+def unknown_schedule_profiles(profiles: Sequence[str], known: Iterable[str]) -> str | None:
+    """The refusal for a schedule naming profiles the board lacks, or None when it has them."""
+    have = set(known)
+    unknown = sorted(set(profiles) - have)
+    if not unknown:
+        return None
+    return (
+        f"profile.governor.schedule: unknown profile {', '.join(unknown)}; "
+        f"known: {', '.join(sorted(have)) or 'none'}"
     )

@@ -156,3 +156,45 @@ def test_fixed_without_a_preset_leaves_the_clocks(board: Board) -> None:
     assert board.held == []
     assert board.gpu_cap() == cap
     assert board.control.worker is None
+
+
+def test_a_schedule_naming_a_profile_the_board_lacks_is_refused_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """From the config file at start: refused with the field named, the board keeps its
+    clocks, and no worker runs (it used to start and fail at the entry's first window)."""
+    b = Board(tmp_path)
+    cap = b.gpu_cap()
+    b.control = GovernorControl(
+        ProfileConfig.model_validate(
+            {
+                "policy": "schedule",
+                "governor": {"schedule": [{"start": "00:00", "profile": "maxtx2"}]},
+            }
+        ),
+        b.build,
+        b.hold,
+        b.clock,
+    )
+    b.control.start()
+    try:
+        assert b.control.worker is None
+        assert b.control.unavailable == (
+            "profile.governor.schedule: unknown profile maxtx2; known: 15w, maxn, maxp, maxq"
+        )
+        assert "policy schedule off" in caplog.text
+        assert b.gpu_cap() == cap
+    finally:
+        b.control.stop()
+
+
+def test_from_fixed_a_schedule_naming_a_missing_profile_is_refused_by_name(board: Board) -> None:
+    schedule = ProfileConfig.model_validate(
+        {"policy": "schedule", "governor": {"schedule": [{"start": "08:00", "profile": "nope"}]}}
+    )
+    outcome = board.control.set_policy(schedule, "fleet")
+    assert outcome.error == (
+        "profile.governor.schedule: unknown profile nope; known: 15w, maxn, maxp, maxq"
+    )
+    assert board.control.worker is None
+    assert board.control.config.policy == "fixed"
