@@ -1,8 +1,10 @@
 """The running config: the local config file, then group documents, then the device document.
 
 A later source overrides an earlier one field by field inside a section (``batching``,
-``profile``, ``telemetry``); ``cameras`` and ``model`` are replaced whole. The result goes
-through the agent's own ``AgentConfig`` model, so a push is checked like a config file.
+``profile``, ``telemetry``), and inside the sections' own blocks (``profile.governor``): a
+push names only what it changes. Lists (``cameras``, a governor ``schedule``) and ``model``
+are replaced whole. The result goes through the agent's own ``AgentConfig`` model, so a push
+is checked like a config file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,17 @@ def _model_section(ref: ModelRef, models_dir: Path) -> dict[str, Any]:
     return {**ModelConfig().model_dump(), **fields, "path": model_file(ref, models_dir)}
 
 
+def overlay(under: Any, over: Any) -> Any:
+    """``over`` on top of ``under``: mappings merge key by key, all the way down; anything
+    else (a list, a value) from ``over`` replaces what was there."""
+    if isinstance(under, Mapping) and isinstance(over, Mapping):
+        merged = dict(under)
+        for key, value in over.items():
+            merged[key] = overlay(under.get(key), value)
+        return merged
+    return over
+
+
 def effective_config(
     base: AgentConfig,
     sections_by_source: Mapping[str, Mapping[str, Any]],
@@ -62,7 +75,7 @@ def effective_config(
             elif name == "cameras":
                 data["cameras"] = list(value)
             else:
-                data[name] = {**data[name], **value}
+                data[name] = overlay(data.get(name), value)
     try:
         return AgentConfig.model_validate(data), model_ref
     except ValidationError as err:

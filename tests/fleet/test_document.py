@@ -199,3 +199,44 @@ def test_a_pushed_model_url_maps_into_the_state_dir(tmp_path: Path) -> None:
     assert ref is not None
     assert config.model.path == tmp_path / f"{'b' * 64}.onnx"
     assert config.model.top_k == 5
+
+
+def test_a_push_naming_one_governor_key_keeps_the_others(tmp_path: Path) -> None:
+    """Blocks inside a section merge key by key too: a group sets the SLO and the dwell, the
+    device document tightens only the SLO, and the local hysteresis stays; a schedule (a list)
+    is replaced whole."""
+    base = validate_config(
+        {
+            "device_id": "box1",
+            "state_dir": str(tmp_path),
+            "profile": {"governor": {"hysteresis": 0.07}},
+        },
+        env={},
+        check_files=False,
+    )
+    sources = {
+        "group:lobby": {
+            "profile": {
+                "policy": "slo",
+                "governor": {
+                    "slo_latency_ms": 60,
+                    "dwell_s": 4,
+                    "schedule": [{"start": "08:00", "profile": "maxp"}],
+                },
+            }
+        },
+        "device:box1": {
+            "profile": {
+                "governor": {
+                    "slo_latency_ms": 40,
+                    "schedule": [{"start": "20:00", "profile": "maxq"}],
+                }
+            }
+        },
+    }
+    order = source_order(sources, "box1", ["lobby"])
+    config, _ref = effective_config(base, sources, order, tmp_path / "models")
+    gov = config.profile.governor
+    assert (config.profile.policy, gov.slo_latency_ms, gov.dwell_s) == ("slo", 40, 4)
+    assert gov.hysteresis == 0.07
+    assert [(e.start_s, e.profile) for e in gov.schedule] == [(20 * 3600, "maxq")]
