@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from edge_agent.governor.explore import next_probe, step_down
 from edge_agent.governor.model import Observation, OnlineModel, Scales
 from edge_agent.governor.points import OperatingPoint, fastest, preset
 from edge_agent.governor.policy import GovernorParams, scheduled_preset
@@ -171,80 +172,6 @@ def _thermal_ceiling(
     if ceiling is not None and hottest < limit - 2 * params.thermal_band_c:
         return ceiling * 1.05
     return ceiling
-
-
-EXPLORE_BUDGET = 10  # probes (changes) per model under its first load; the fit decides after
-AXES = ("gpu_hz", "emc_hz", "cpu_khz")
-
-
-def _bisect(line: Sequence[OperatingPoint], energy: Sequence[float | None]) -> int | None:
-    """The index to measure next on a line of points ordered by one clock, or None when the
-    best measured point's neighbours are all measured (a bisection towards the least energy;
-    for a U-shaped energy curve it needs about log2(len) probes)."""
-    known = [i for i, e in enumerate(energy) if e is not None]
-    if not known:
-        return len(line) // 2
-    best = min(known, key=lambda i: energy[i] or 0.0)
-    left = max((i for i in known if i < best), default=-1)
-    right = min((i for i in known if i > best), default=len(line))
-    gaps = []
-    if best - left > 1:
-        gaps.append((best - left, (max(left, 0) + best) // 2 if left >= 0 else best // 2))
-    if right - best > 1:
-        gaps.append((right - best, (best + min(right, len(line) - 1) + 1) // 2))
-    gaps = [(gap, i) for gap, i in gaps if energy[i] is None]
-    return max(gaps)[1] if gaps else None
-
-
-def next_probe(
-    model: OnlineModel,
-    feasible: Sequence[OperatingPoint],
-    current: OperatingPoint,
-    fps: float,
-    probes: int = 0,
-) -> OperatingPoint | None:
-    """The next point to measure while the served model is new (no earlier model to start from).
-
-    Only under the first load the model sees; later rate changes rely on the fit. A coordinate
-    search on measured energy per inference: along the GPU clock (at the EMC and
-    CPU caps of the best point measured so far), then the EMC clock, then the CPU cap, each by
-    bisection over the points predicted to meet the SLO. None when the search is done or the
-    budget of ``EXPLORE_BUDGET`` probes is spent.
-    """
-    if model.informed or probes >= EXPLORE_BUDGET or not model.only_at_rate(fps):
-        return None
-    grid = [p for p in feasible if p.preset is None]
-    measured = [p for p in grid if model.measured_energy_j(p, fps) is not None]
-    anchor = min(measured, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=current)
-    for axis in AXES:
-        others = [a for a in AXES if a != axis]
-        line = sorted(
-            (p for p in grid if all(getattr(p, a) == getattr(anchor, a) for a in others)),
-            key=lambda p: getattr(p, axis),
-        )
-        if len(line) < 2:
-            continue
-        index = _bisect(line, [model.measured_energy_j(p, fps) for p in line])
-        if index is not None:
-            return line[index]
-    return None
-
-
-def step_down(points: Sequence[OperatingPoint], current: OperatingPoint) -> OperatingPoint | None:
-    """The grid point one table entry below ``current`` on one clock (the GPU first, then the
-    EMC, then the CPU cap; the others unchanged), or None at the bottom of every table."""
-    grid = [p for p in points if p.preset is None]
-    for axis in AXES:
-        others = [a for a in AXES if a != axis]
-        below = [
-            p
-            for p in grid
-            if getattr(p, axis) < getattr(current, axis)
-            and all(getattr(p, a) == getattr(current, a) for a in others)
-        ]
-        if below:
-            return max(below, key=lambda p: getattr(p, axis))
-    return None
 
 
 def decide(
