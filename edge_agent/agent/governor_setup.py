@@ -74,7 +74,9 @@ def build_governor(
 
     def apply_preset(name: str) -> None:
         if profiles is not None:
-            profiles.apply(name, allow_reboot=False)  # never a mode that needs a reboot
+            # Never a mode that needs a reboot: such a preset's caps are applied inside the
+            # current mode instead, as the daemon holds ``profile.initial``.
+            profiles.apply(name, allow_reboot=False, live_fallback=True)
 
     inputs = GovernorInputs(
         stats=stats,

@@ -198,3 +198,18 @@ def test_from_fixed_a_schedule_naming_a_missing_profile_is_refused_by_name(board
     )
     assert board.control.worker is None
     assert board.control.config.policy == "fixed"
+
+
+def test_a_preset_whose_mode_needs_a_reboot_lands_as_caps_in_the_current_mode(
+    board: Board,
+) -> None:
+    """The governor never reboots: the Orin Nano's maxq (7W gates TPCs) is applied as its caps
+    inside the running mode, as the daemon holds profile.initial (it used to fail each time)."""
+    board.control.set_policy(slo(), "mqtt")
+    worker = board.control.worker
+    assert worker is not None
+    mode_before = board.profiles.read_state(mode_from_status=True).mode_id
+    maxq = next(p for p in worker.points if p.preset == "maxq")
+    worker._apply(maxq)  # what a decision for the maxq point runs
+    assert board.gpu_cap() == maxq.gpu_hz == 408000000
+    assert board.profiles.read_state(mode_from_status=True).mode_id == mode_before
