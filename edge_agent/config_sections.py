@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Literal
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.config_rules import (
     CAMERA_SCHEMES,
@@ -55,6 +63,13 @@ __all__ = [
 _DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+def admitted_types(annotation: object) -> set[object]:
+    """The classes an annotation admits, through unions and ``Optional``."""
+    if get_origin(annotation) in (Union, UnionType):
+        return {t for a in get_args(annotation) for t in admitted_types(a)}
+    return {annotation}
+
+
 class Section(BaseModel):
     """The base of every section: unknown keys are errors, and a loaded config is frozen.
 
@@ -62,6 +77,17 @@ class Section(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: object, info: ValidationInfo) -> object:
+        """``true`` (YAML ``yes``) is not a number: pydantic would read it as 1, and
+        ``power_cap_w: true`` would cap a board at 1 W."""
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            kinds = admitted_types(cls.model_fields[info.field_name].annotation)
+            if bool not in kinds and kinds & {int, float}:
+                raise ValueError("expected a number, not true/false")
+        return value
 
 
 def default_device_id() -> str:

@@ -214,7 +214,7 @@ def test_a_push_naming_one_governor_key_keeps_the_others(tmp_path: Path) -> None
         env={},
         check_files=False,
     )
-    sources = {
+    sources: dict[str, dict[str, Any]] = {
         "group:lobby": {
             "profile": {
                 "policy": "slo",
