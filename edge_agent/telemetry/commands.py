@@ -11,10 +11,7 @@ rate-limited (a flood is answered ``rate limited``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Annotated, Any
 
@@ -22,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import EdgeAgentError
+from edge_agent.telemetry.command_queue import CommandQueue
 from edge_agent.telemetry.inbound import (
     MAX_PAYLOAD_BYTES,
     InboundLog,
     InboundRejected,
-    RateLimiter,
     decode_json,
     decode_text,
     guard,
@@ -108,12 +105,17 @@ class ProfileCommandHandler:
         self.profiles = profiles
         self.clock: Clock = clock or SystemClock()
         self.current = current
-        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.handled = 0
         self.rejected = 0
-        self._switches = RateLimiter(self.clock, switch_burst, switch_every_s)
+        self._commands: CommandQueue[str] = CommandQueue(
+            "edge-profile-cmd",
+            self.clock,
+            "profile switches",
+            "profile commands",
+            queue_size,
+            switch_burst,
+            switch_every_s,
+        )
         self._log = InboundLog(self.clock, "profile/set")
         # The apply is part of handling the message: a bug in it must not stop the agent
         # either (a retained command would repeat it at every start).
@@ -123,28 +125,22 @@ class ProfileCommandHandler:
 
     def start(self) -> None:
         """Subscribe to ``profile/set`` and start the worker."""
-        if self._thread is not None:
+        if self._commands.running:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="edge-profile-cmd", daemon=True)
-        self._thread.start()
+        self._commands.start(
+            lambda name: self._guarded_apply(self.topics.profile_set(), name.encode("utf-8"))
+        )
         self.link.subscribe(
             self.topics.profile_set(), guard(self.on_message, self._answer_error, self._log)
         )
 
     def stop(self) -> None:
         """Ask the worker to stop after the command it is applying."""
-        self._stop.set()
-        # A full queue is fine: the worker checks the stop flag after each command.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
+        self._commands.stop()
 
     def join(self, timeout_s: float = 5.0) -> None:
         """Wait for the worker to end."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if not self._thread.is_alive():
-                self._thread = None
+        self._commands.join(timeout_s)
 
     def report(self, profile: str | None, error: str | None = None) -> None:
         """Publish the active profile (e.g. at start or after a governor switch)."""
@@ -161,31 +157,13 @@ class ProfileCommandHandler:
         if self.profiles is not None and name not in self.profiles:
             known = ", ".join(sorted(self.profiles))
             raise InboundRejected(f"unknown profile {name!r}; known: {known}", subject=name)
-        if not self._switches.allow():
-            raise InboundRejected(
-                f"rate limited: at most {self._switches.burst} profile switches at once, "
-                f"then one per {self._switches.every_s:g} s",
-                subject=name,
-            )
-        try:
-            self._queue.put_nowait(name)
-        except queue.Full:
-            raise InboundRejected(
-                f"busy: {self._queue.maxsize} profile commands pending", subject=name
-            ) from None
+        self._commands.submit(name, subject=name)
 
     def _answer_error(self, _topic: str, rejection: InboundRejected) -> None:
         # Called by guard() for every refusal; echo a well-formed name back so the sender can
         # tell which command failed.
         self.rejected += 1
         self._answer(self.current, False, str(rejection), rejection.subject)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            name = self._queue.get()
-            if name is None:
-                continue
-            self._guarded_apply(self.topics.profile_set(), name.encode("utf-8"))
 
     def _apply(self, name: str) -> None:
         try:

@@ -22,10 +22,7 @@ changes are rate-limited like profile switches.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_args
@@ -35,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import errors_from_validation
 from edge_agent.config_sections import ProfileConfig
+from edge_agent.telemetry.command_queue import CommandQueue
 from edge_agent.telemetry.inbound import (
     InboundLog,
     InboundRejected,
-    RateLimiter,
     decode_json,
     decode_text,
     guard,
@@ -152,37 +149,40 @@ class PolicyCommandHandler:
         self.apply = apply
         self.clock: Clock = clock or SystemClock()
         self.set_by = "config"
-        self._queue: queue.Queue[PolicyCommand | None] = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._changes = RateLimiter(self.clock, burst, every_s)
+        self._commands: CommandQueue[PolicyCommand] = CommandQueue(
+            "edge-policy-cmd",
+            self.clock,
+            "policy changes",
+            "policy commands",
+            queue_size,
+            burst,
+            every_s,
+        )
         self._log = InboundLog(self.clock, "policy/set")
         self.handled = 0
         self.rejected = 0
 
     def start(self) -> None:
         """Subscribe to ``policy/set`` and start the worker."""
-        if self._thread is not None:
+        if self._commands.running:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="edge-policy-cmd", daemon=True)
-        self._thread.start()
+        # The apply is part of handling the message: a bug in it must not stop the agent.
+        self._commands.start(
+            lambda command: guard(self._applier(command), self._answer_error, self._log)(
+                self.topics.policy_set(), b""
+            )
+        )
         self.link.subscribe(
             self.topics.policy_set(), guard(self.on_message, self._answer_error, self._log)
         )
 
     def stop(self) -> None:
         """Ask the worker to stop after the command it is applying."""
-        self._stop.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
+        self._commands.stop()
 
     def join(self, timeout_s: float = 5.0) -> None:
         """Wait for the worker to end."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if not self._thread.is_alive():
-                self._thread = None
+        self._commands.join(timeout_s)
 
     def report(self, set_by: str, error: str | None = None, requested: str | None = None) -> None:
         """Publish the policy in force (at start, and after a fleet push or a reload)."""
@@ -201,32 +201,11 @@ class PolicyCommandHandler:
             policy_config(self.running(), command)
         except InboundRejected as err:
             raise InboundRejected(str(err), subject=subject) from err
-        if not self._changes.allow():
-            raise InboundRejected(
-                f"rate limited: at most {self._changes.burst} policy changes at once, "
-                f"then one per {self._changes.every_s:g} s",
-                subject=subject,
-            )
-        try:
-            self._queue.put_nowait(command)
-        except queue.Full:
-            raise InboundRejected(
-                f"busy: {self._queue.maxsize} policy commands pending", subject=subject
-            ) from None
+        self._commands.submit(command, subject=subject)
 
     def _answer_error(self, _topic: str, rejection: InboundRejected) -> None:
         self.rejected += 1
         self._answer(False, str(rejection), rejection.subject)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            command = self._queue.get()
-            if command is None:
-                continue
-            # The apply is part of handling the message: a bug in it must not stop the agent.
-            guard(self._applier(command), self._answer_error, self._log)(
-                self.topics.policy_set(), b""
-            )
 
     def _applier(self, command: PolicyCommand) -> Callable[[str, bytes], None]:
         def apply(_topic: str, _payload: bytes) -> None:
