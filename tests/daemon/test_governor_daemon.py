@@ -8,24 +8,14 @@ it back down, and each change must reach the telemetry topic as an event.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from edge_agent.agent.daemon import Agent
-from edge_agent.agent.hooks import PipelineHooks
-from edge_agent.clock import SystemClock
-from edge_agent.config import validate_config
-from edge_agent.errors import SysfsError
 from edge_agent.governor.points import OperatingPoint
-from edge_agent.hardware import clocks
-from edge_agent.hardware.root import Root
-from edge_agent.sim import create_board
-from edge_agent.sim.perf_model import time_scale
-from edge_agent.sim.power_model import PowerModel
+from tests.daemon.sim_agent import gpu_cap, simulated_agent, wait_for
 from tests.fakes.broker import MosquittoBroker
 from tests.integration.agent_helpers import Recorder
 
@@ -34,60 +24,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def sim_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[tuple[Agent, Path]]:
-    root = tmp_path / "board"
-    create_board("jetson-orin-nano", root)
-    clock = SystemClock()
-    hooks = PipelineHooks(latency_scale=lambda: time_scale(root), clock=clock)
-    power = PowerModel(root, clock, busy=hooks.busy_fraction)
-    config = validate_config(
-        {
-            "device_id": f"gov-{tmp_path.name[-10:]}".replace("_", "-"),
-            "root": str(root),
-            "state_dir": str(tmp_path / "state"),
-            "power": {"monitor": "sim"},
-            "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
-            "telemetry": {"interval_s": 0.5},
-            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 200}],
-            # The simulated board at 60 fps is idle-dominated: points differ by a few percent.
-            "profile": {
-                "policy": "slo",
-                "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
-            },
-        },
-        env={},
-    )
-    power.start()
-    agent = Agent(config, clock=clock, hooks=hooks)
-    yield agent, root
-    agent.shutdown()
-    power.stop()
-    power.join()
-
-
-def _gpu_cap(root: Path) -> int:
-    r = Root(root)
-    dev = clocks.find_gpu_devfreq(r)
-    assert dev is not None
-    pause = threading.Event()
-    for _ in range(50):
-        try:
-            return r.read_int(f"{dev.path}/max_freq")
-        except SysfsError:
-            # The simulated tree's files are rewritten in place (truncate, write): a read can
-            # land in between and see an empty file, which a kernel sysfs file never shows.
-            # On a loaded machine the writer can be descheduled in between for a while, so
-            # the retries are spread over a second rather than spun.
-            pause.wait(0.02)
-    return r.read_int(f"{dev.path}/max_freq")
-
-
-def _wait(predicate: Any, timeout_s: float) -> bool:
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.1)):
-        if predicate():
-            return True
-        tick.wait(0.1)
-    return bool(predicate())
+    # The simulated board at 60 fps is idle-dominated: points differ by a few percent.
+    profile = {
+        "policy": "slo",
+        "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
+    }
+    with simulated_agent(tmp_path, mosquitto, "gov", profile) as pair:
+        yield pair
 
 
 def _caps(point: OperatingPoint) -> tuple[int, int]:
@@ -104,14 +47,14 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
     sim_agent: tuple[Agent, Path], mosquitto: MosquittoBroker
 ) -> None:
     agent, root = sim_agent
-    top_gpu = _gpu_cap(root)
+    top_gpu = gpu_cap(root)
     with Recorder(mosquitto, f"edge/{agent.config.device_id}/telemetry") as rec:
         agent.start()
         gov = agent.parts.governor
         assert gov is not None
         # Under a light load the governor leaves the mode's top GPU clock (the board file).
-        assert _wait(lambda: _gpu_cap(root) < top_gpu, 30.0)
-        _wait(lambda: gov.state.converged, 30)
+        assert wait_for(lambda: gpu_cap(root) < top_gpu, 30.0)
+        wait_for(lambda: gov.state.converged, 30)
         quiet = gov.state.point
         top = (max(p.gpu_hz for p in gov.points), max(p.emc_hz for p in gov.points))
         # At 200 fps the cheapest point is below the top GPU/EMC caps, so a load step has
@@ -121,7 +64,7 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
         assert agent.apply_config(agent.config.model_copy(update={"cameras": cameras})).status == (
             "applied"
         )
-        stepped = _wait(lambda: _faster(gov.state.point, quiet), 10.0)
+        stepped = wait_for(lambda: _faster(gov.state.point, quiet), 10.0)
         assert stepped, [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
         loaded = [gov.state.point]
         cameras = [agent.config.cameras[0].model_copy(update={"fps": 200})]
@@ -136,9 +79,9 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
                 x < y for x, y in zip(_caps(gov.state.point), _caps(fastest_used), strict=True)
             )
 
-        assert _wait(came_down, 30.0), [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
+        assert wait_for(came_down, 30.0), [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
         # The board's files follow the governor's point (applied through sysfs, read back).
-        assert _wait(lambda: _gpu_cap(root) == gov.state.point.gpu_hz, 5.0)
+        assert wait_for(lambda: gpu_cap(root) == gov.state.point.gpu_hz, 5.0)
         events = [
             e
             for m in rec.snapshot()

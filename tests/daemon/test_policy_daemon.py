@@ -16,14 +16,8 @@ import jsonschema
 import pytest
 
 from edge_agent.agent.daemon import Agent
-from edge_agent.agent.hooks import PipelineHooks
-from edge_agent.clock import SystemClock
-from edge_agent.config import validate_config
-from edge_agent.sim import create_board
-from edge_agent.sim.perf_model import time_scale
-from edge_agent.sim.power_model import PowerModel
 from edge_agent.telemetry.payloads import load_schema
-from tests.daemon.test_governor_daemon import _gpu_cap, _wait
+from tests.daemon.sim_agent import gpu_cap, simulated_agent, wait_for
 from tests.fakes.broker import MosquittoBroker
 from tests.integration.agent_helpers import Recorder
 from tests.telemetry.hostile import POLICY_HOSTILE
@@ -37,39 +31,14 @@ MAXP_GPU_HZ = 918_000_000  # the 25W mode the simulated board boots in
 
 @pytest.fixture
 def sim_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[tuple[Agent, Path]]:
-    root = tmp_path / "board"
-    create_board("jetson-orin-nano", root)
-    clock = SystemClock()
-    hooks = PipelineHooks(latency_scale=lambda: time_scale(root), clock=clock)
-    power = PowerModel(root, clock, busy=hooks.busy_fraction)
-    config = validate_config(
-        {
-            "device_id": f"pol-{tmp_path.name[-10:]}".replace("_", "-"),
-            "root": str(root),
-            "state_dir": str(tmp_path / "state"),
-            "power": {"monitor": "sim"},
-            "mqtt": {
-                "host": mosquitto.host,
-                "port": mosquitto.port,
-                "ha_discovery": True,
-                "ha_prefix": f"ha-{tmp_path.name[-10:]}".replace("_", "-"),
-            },
-            "telemetry": {"interval_s": 0.5},
-            "cameras": [{"name": "demo", "uri": "synthetic://digits", "fps": 200}],
-            "profile": {
-                "policy": "slo",
-                "initial": "maxp",
-                "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
-            },
-        },
-        env={},
-    )
-    power.start()
-    agent = Agent(config, clock=clock, hooks=hooks)
-    yield agent, root
-    agent.shutdown()
-    power.stop()
-    power.join()
+    profile = {
+        "policy": "slo",
+        "initial": "maxp",
+        "governor": {"slo_latency_ms": 50, "dwell_s": 1, "hysteresis": 0.01},
+    }
+    mqtt = {"ha_discovery": True, "ha_prefix": f"ha-{tmp_path.name[-10:]}".replace("_", "-")}
+    with simulated_agent(tmp_path, mosquitto, "pol", profile, mqtt) as pair:
+        yield pair
 
 
 def test_policy_changes_over_mqtt_steer_the_running_governor(
@@ -96,11 +65,11 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
         assert select["state_topic"] == state_topic
         start = answer()
         assert (start["policy"], start["set_by"], start["persists"]) == ("slo", "config", True)
-        assert _gpu_cap(root) == MAXP_GPU_HZ  # profile.initial, applied at start
+        assert gpu_cap(root) == MAXP_GPU_HZ  # profile.initial, applied at start
         gov = agent.parts.governor
         assert gov is not None
         # Under slo at a light load the governor leaves the top GPU clock.
-        assert _wait(lambda: _gpu_cap(root) < MAXP_GPU_HZ, 30.0)
+        assert wait_for(lambda: gpu_cap(root) < MAXP_GPU_HZ, 30.0)
 
         # Home Assistant's select sends the bare option; fixed holds the config's preset.
         states.publish(select["command_topic"], b"fixed")
@@ -108,12 +77,12 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
         assert (fixed["policy"], fixed["preset"], fixed["accepted"]) == ("fixed", "maxp", True)
         assert (fixed["set_by"], fixed["persists"]) == ("mqtt", False)
         assert agent.parts.governor is None
-        assert _gpu_cap(root) == MAXP_GPU_HZ
+        assert gpu_cap(root) == MAXP_GPU_HZ
 
         states.publish(select["command_topic"], b'{"policy": "fixed", "initial": "maxq"}')
         maxq = answer()
         assert (maxq["policy"], maxq["preset"], maxq["accepted"]) == ("fixed", "maxq", True)
-        assert _gpu_cap(root) == MAXQ_GPU_HZ
+        assert gpu_cap(root) == MAXQ_GPU_HZ
         assert agent.parts.current_profile() == "maxq"
 
         # Hostile payloads are answered with the field at fault; the policy in force stays.
@@ -123,7 +92,7 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
             refused = answer()
             assert (refused["accepted"], refused["policy"]) == (False, "fixed"), name
             assert error in str(refused["error"]), name
-        assert _gpu_cap(root) == MAXQ_GPU_HZ
+        assert gpu_cap(root) == MAXQ_GPU_HZ
 
         states.publish(
             select["command_topic"],
@@ -148,7 +117,7 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
                 if e.startswith("governor: policy ")
             ]
 
-        assert _wait(lambda: len(policy_events()) >= 3, 10.0), policy_events()
+        assert wait_for(lambda: len(policy_events()) >= 3, 10.0), policy_events()
     events = policy_events()
     assert events[0].startswith("governor: policy slo -> fixed (maxp) by mqtt; applied in ")
     assert events[1].startswith("governor: policy fixed (maxp) -> fixed (maxq) by mqtt; ")

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from edge_agent.telemetry.payloads import load_schema
-from tests.daemon.test_governor_daemon import _gpu_cap
+from tests.daemon.sim_agent import gpu_cap
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.conftest import AgentFactory
 from tests.fleet.fleet_helpers import Signer, StateWatcher, encode, unique
@@ -67,7 +67,7 @@ def test_a_signed_push_sets_the_governor_policy(
         state = policy_state()
         assert (state["policy"], state["preset"], state["set_by"]) == ("fixed", "maxq", "fleet")
         assert agent.parts.governor is None
-        assert _gpu_cap(Path(agent.config.root)) == 408_000_000  # Max-Q's GPU cap
+        assert gpu_cap(Path(agent.config.root)) == 408_000_000  # Max-Q's GPU cap
 
         def events() -> list[str]:
             return [

@@ -92,30 +92,38 @@ def test_tables_come_from_the_tree(orin: SimBoard) -> None:
     assert set(tables.tables.cpu_khz) <= cpu_table
 
 
-def test_slo_worker_speeds_up_on_a_load_step_and_back_down(tx2: SimBoard) -> None:
-    clock = FakeClock()
-    stats = ResultStats(clock)
-    load = Load(tx2, clock, stats)
-    root = Root(tx2.root)
-    tables = read_tables(root)
-    assert tables is not None
-    points = board_points(tables, {})
-    # The simulated TX2 at 10 fps is idle-dominated: points differ by a few percent only.
-    params = GovernorParams(policy="slo", slo_latency_s=0.020, hysteresis=0.02)
-    inputs = GovernorInputs(stats, load.board_w, load.pipeline_stats, lambda: "resnet50", root)
-    worker = GovernorWorker(params, points, tables, inputs, clock)
-    worker.start()  # the thread only waits on its interval; the test drives step() itself
-    worker.stop()
-    dev = tables.gpu
+class Driven:
+    """A governor worker on the simulated TX2 whose windows the test drives: ``run(seconds,
+    fps)`` feeds that load second by second and returns the GPU cap after each window."""
 
-    def run(seconds: int, fps: int) -> list[int]:
+    def __init__(self, tx2: SimBoard, params: GovernorParams) -> None:
+        self.clock = FakeClock()
+        stats = ResultStats(self.clock)
+        self.load = Load(tx2, self.clock, stats)
+        self.root = Root(tx2.root)
+        tables = read_tables(self.root)
+        assert tables is not None
+        self.tables = tables
+        inputs = GovernorInputs(
+            stats, self.load.board_w, self.load.pipeline_stats, lambda: "resnet50", self.root
+        )
+        self.worker = GovernorWorker(params, board_points(tables, {}), tables, inputs, self.clock)
+        self.worker.start()  # the thread only waits on its interval; the test drives step()
+        self.worker.stop()
+
+    def run(self, seconds: int, fps: int) -> list[int]:
         caps = []
         for _ in range(seconds):
-            load.second(fps)
-            worker.step(clock.monotonic())
-            caps.append(clocks.read_gpu(root, dev).max_hz)
+            self.load.second(fps)
+            self.worker.step(self.clock.monotonic())
+            caps.append(clocks.read_gpu(self.root, self.tables.gpu).max_hz)
         return caps
 
+
+def test_slo_worker_speeds_up_on_a_load_step_and_back_down(tx2: SimBoard) -> None:
+    # The simulated TX2 at 10 fps is idle-dominated: points differ by a few percent only.
+    driven = Driven(tx2, GovernorParams(policy="slo", slo_latency_s=0.020, hysteresis=0.02))
+    worker, tables, run = driven.worker, driven.tables, driven.run
     quiet = run(30, 10)
     slow_cap = quiet[-1]
     assert slow_cap < max(tables.tables.gpu_hz)  # the governor left the top clocks
@@ -134,27 +142,8 @@ def test_slo_worker_speeds_up_on_a_load_step_and_back_down(tx2: SimBoard) -> Non
 
 
 def test_new_params_take_effect_at_the_next_window_and_keep_the_model(tx2: SimBoard) -> None:
-    clock = FakeClock()
-    stats = ResultStats(clock)
-    load = Load(tx2, clock, stats)
-    root = Root(tx2.root)
-    tables = read_tables(root)
-    assert tables is not None
-    params = GovernorParams(policy="slo", slo_latency_s=0.020, hysteresis=0.02)
-    inputs = GovernorInputs(stats, load.board_w, load.pipeline_stats, lambda: "resnet50", root)
-    worker = GovernorWorker(params, board_points(tables, {}), tables, inputs, clock)
-    worker.start()
-    worker.stop()
-    dev = tables.gpu
-
-    def run(seconds: int, fps: int) -> list[int]:
-        caps = []
-        for _ in range(seconds):
-            load.second(fps)
-            worker.step(clock.monotonic())
-            caps.append(clocks.read_gpu(root, dev).max_hz)
-        return caps
-
+    driven = Driven(tx2, GovernorParams(policy="slo", slo_latency_s=0.020, hysteresis=0.02))
+    worker, tables, run = driven.worker, driven.tables, driven.run
     quiet = run(30, 10)
     assert quiet[-1] < max(tables.tables.gpu_hz)  # settled below the top clock for 20 ms
     learned = dict(worker.state.models)
