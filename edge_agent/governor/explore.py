@@ -40,14 +40,19 @@ def next_probe(
 ) -> OperatingPoint | None:
     """The next point to measure while the served model is new (no earlier model to start from).
 
-    Only under the first load the model sees; later rate changes rely on the fit. A coordinate
-    search on measured energy per inference: along the GPU clock (at the EMC and
-    CPU caps of the best point measured so far), then the EMC clock, then the CPU cap, each by
-    bisection over the points predicted to meet the SLO. None when the search is done or the
-    budget of ``EXPLORE_BUDGET`` probes is spent.
+    Only under the first load the model sees; later rate changes rely on the fit. First each
+    preset predicted to meet the SLO, then a coordinate search on measured energy per
+    inference: along the GPU clock (at the EMC and CPU caps of the best point measured so far),
+    then the EMC clock, then the CPU cap, each by bisection over the points predicted to meet
+    the SLO. None when the search is done or the budget of ``EXPLORE_BUDGET`` probes is spent.
     """
     if model.informed or probes >= EXPLORE_BUDGET or not model.only_at_rate(fps):
         return None
+    # The presets first: few, each a mode of its own (other cores online, say) that the
+    # grid's clocks do not describe, so only a measurement tells their energy.
+    preset = next((p for p in feasible if p.preset is not None and not model.measured(p)), None)
+    if preset is not None:
+        return preset
     grid = [p for p in feasible if p.preset is None]
     measured = [p for p in grid if model.measured_energy_j(p, fps) is not None]
     anchor = min(measured, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=current)
