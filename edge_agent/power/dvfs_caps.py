@@ -33,7 +33,8 @@ def apply_caps(
     emc_hz: int,
     cpu_khz: int,
 ) -> CapsApplied:
-    """Write the caps (GPU ``max_freq``, the nvpmodel EMC cap, each CPU's scaling_max_freq).
+    """Write the caps (GPU ``max_freq``, the nvpmodel EMC cap, each online CPU's
+    scaling_max_freq; a CPU offline now is skipped).
 
     Raises:
         HardwareError: a write failed or read back a different value.
@@ -51,6 +52,10 @@ def apply_caps(
             raise HardwareError(f"{clocks.emc_cap_path(root)}: wrote {emc_hz}, reads {back}")
     for cpu in cpus:
         cpu_state = clocks.read_cpu(root, cpu)
+        if not cpu_state.online:
+            # A preset's mode took it offline (the TX2's Max-Q parks the Denver pair): its
+            # cpufreq policy may be gone until a mode brings it back, and it runs nothing.
+            continue
         want = max((f for f in cpu_state.available_khz if f <= cpu_khz), default=cpu_khz)
         if cpu_state.min_khz is not None and cpu_state.min_khz > want:
             clocks.set_cpu_min_khz(root, cpu, min(cpu_state.available_khz or (want,)))
