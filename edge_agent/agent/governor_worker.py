@@ -10,6 +10,7 @@ the time the apply took.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -207,8 +208,14 @@ class GovernorWorker:
             try:
                 took = self._apply(decision.point)
             except EdgeAgentError as err:
-                self._event(f"governor: apply {decision.point.label()} failed: {err}")
+                # Not retried: a point the board refused once would fail every window.
+                self._event(
+                    f"governor: apply {decision.point.label()} failed: {err}; not tried again"
+                )
                 logger.warning("governor: apply %s failed: %s", decision.point.label(), err)
+                self.state = dataclasses.replace(
+                    self.state, unreachable=self.state.unreachable | {decision.point.key}
+                )
                 return decision
             numbers = ", ".join(f"{k} {v:g}" for k, v in decision.numbers.items())
             text = (

@@ -49,6 +49,8 @@ class GovernorState:
     probes: int = 0
     converged: bool = False
     too_slow: frozenset[tuple[int, int, int, str]] = frozenset()
+    # Points whose caps the board refused to take (a failed apply): never chosen again.
+    unreachable: frozenset[tuple[int, int, int, str]] = frozenset()
     thermal_ceiling_w: float | None = None
 
     def model_for(self, name: str, scales: Scales) -> OnlineModel:
@@ -227,7 +229,7 @@ def decide(
 
     # Limits, in precedence order: each narrows the candidates; an empty set keeps the
     # least-power point of the previous stage.
-    candidates = list(points)
+    candidates = [p for p in points if p.key not in state.unreachable] or list(points)
     forced = ""
     hottest = window.hottest_c
     near = False

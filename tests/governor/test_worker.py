@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from edge_agent.agent.governor_worker import GovernorInputs, GovernorWorker
 from edge_agent.agent.result_stats import ResultStats
 from edge_agent.clock import FakeClock
+from edge_agent.errors import ProfileError
 from edge_agent.governor.discovery import board_points, read_tables
 from edge_agent.governor.policy import GovernorParams
 from edge_agent.hardware import clocks
@@ -96,7 +98,13 @@ class Driven:
     """A governor worker on the simulated TX2 whose windows the test drives: ``run(seconds,
     fps)`` feeds that load second by second and returns the GPU cap after each window."""
 
-    def __init__(self, tx2: SimBoard, params: GovernorParams) -> None:
+    def __init__(
+        self,
+        tx2: SimBoard,
+        params: GovernorParams,
+        presets: dict[str, tuple[int, int, int]] | None = None,
+        apply_preset: Callable[[str], None] | None = None,
+    ) -> None:
         self.clock = FakeClock()
         stats = ResultStats(self.clock)
         self.load = Load(tx2, self.clock, stats)
@@ -105,9 +113,15 @@ class Driven:
         assert tables is not None
         self.tables = tables
         inputs = GovernorInputs(
-            stats, self.load.board_w, self.load.pipeline_stats, lambda: "resnet50", self.root
+            stats,
+            self.load.board_w,
+            self.load.pipeline_stats,
+            lambda: "resnet50",
+            self.root,
+            apply_preset=apply_preset,
         )
-        self.worker = GovernorWorker(params, board_points(tables, {}), tables, inputs, self.clock)
+        points = board_points(tables, presets or {})
+        self.worker = GovernorWorker(params, points, tables, inputs, self.clock)
         self.worker.start()  # the thread only waits on its interval; the test drives step()
         self.worker.stop()
 
@@ -155,3 +169,30 @@ def test_new_params_take_effect_at_the_next_window_and_keep_the_model(tx2: SimBo
     assert tight == max(tables.tables.gpu_hz)
     assert worker.decisions[-1].numbers["slo_ms"] == 12.0
     assert dict(worker.state.models).keys() >= learned.keys()  # what it learned is kept
+
+
+def test_a_point_the_board_refuses_is_not_tried_again(tx2: SimBoard) -> None:
+    """A preset whose switch fails (here: verification) is reported once and then left alone,
+    rather than retried, and failed, every window."""
+    tried: list[str] = []
+
+    def refuse(name: str) -> None:
+        tried.append(name)
+        raise ProfileError(f"profile {name}: verification failed: gpu max_freq reads 0")
+
+    driven = Driven(
+        tx2,
+        GovernorParams(policy="slo", slo_latency_s=0.060),
+        presets={"maxq": (854250000, 1331200000, 1113600)},
+        apply_preset=refuse,
+    )
+    driven.run(20, 10)
+    assert tried == ["maxq"]  # the presets are measured first: it was asked for once
+    events = driven.worker.drain_events()
+    failed = [e for e in events if "failed" in e]
+    assert failed == [
+        "governor: apply maxq failed: profile maxq: verification failed: gpu max_freq reads 0; "
+        "not tried again"
+    ]
+    assert any("-> gpu" in e for e in events)  # it went on with the grid
+    assert driven.worker.state.point.preset is None
