@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge_agent.config_files import check_file, check_tls_files, warn_if_shared_secret
+from edge_agent.config_files import (
+    check_file,
+    check_state_dir,
+    check_tls_files,
+    warn_if_shared_secret,
+)
 from edge_agent.config_reader import parse_yaml, read_config_file, read_regular_file
 from edge_agent.config_rules import MAX_ID_CHARS
 from edge_agent.config_sections import (
@@ -311,6 +316,10 @@ def check_referenced_files(config: AgentConfig) -> list[FieldError]:
             problem = check_file(field, path, directory=is_dir)
             if problem is not None:
                 problems.append(problem)
+    if config.state_dir is not None:
+        problem = check_state_dir("state_dir", config.state_dir)
+        if problem is not None:
+            problems.append(problem)
     if tls is not None and not any(p.path.startswith("mqtt.tls") for p in problems):
         problems += check_tls_files(tls.ca_file, tls.cert_file, tls.key_file)
     for index, cam in enumerate(config.cameras):

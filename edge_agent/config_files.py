@@ -8,6 +8,7 @@ a certificate is refused by ``check-config`` with its field path instead of fail
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import stat
 from pathlib import Path
@@ -34,6 +35,31 @@ def check_file(field: str, path: Path, *, directory: bool = False) -> FieldError
         return None if stat.S_ISDIR(mode) else FieldError(field, f"not a directory: {path}")
     if not stat.S_ISREG(mode):
         return FieldError(field, f"not a regular file: {path}")
+    return None
+
+
+def check_state_dir(field: str, path: Path) -> FieldError | None:
+    """A problem with the state directory (the outbox, the fleet store, state files), or None.
+
+    It must be a writable directory, or not exist yet under a writable directory (the agent
+    creates it). Checked when the config is read, so a read-only or mistyped path is a named
+    error at start (and from ``check-config``), not a crash at the first write.
+    """
+    probe = path
+    try:
+        while not probe.exists():
+            if probe.parent == probe:
+                return FieldError(field, f"no existing parent directory: {path}")
+            probe = probe.parent
+        if not probe.is_dir():
+            if probe == path:
+                return FieldError(field, f"not a directory: {path}")
+            return FieldError(field, f"cannot be created: {probe} is not a directory: {path}")
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+        return FieldError(field, f"cannot be checked ({err}): {path}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" (it would be created in {probe})"
+        return FieldError(field, f"not writable by this user{where}: {path}")
     return None
 
 

@@ -27,6 +27,7 @@ class Case:
     file: str
     expect: str
     use_root: bool
+    state_flag: bool = True
 
 
 def _cases() -> list[Case]:
@@ -36,7 +37,9 @@ def _cases() -> list[Case]:
             continue
         parts = [part.strip() for part in line.split(" | ")]
         options = parts[2].split(",") if len(parts) > 2 else []
-        cases.append(Case(parts[0], parts[1], "noroot" not in options))
+        cases.append(
+            Case(parts[0], parts[1], "noroot" not in options, "configstate" not in options)
+        )
     return cases
 
 
@@ -76,18 +79,9 @@ def test_refused_by_check_config_and_run(
     path = CORPUS / case.file
     root = ["--root", str(board)] if case.use_root else []
     check = _run_cli(["check-config", *root, str(path)], capsys)
+    state = ["--state-dir", str(tmp_path / "state")] if case.state_flag else []
     run = _run_cli(
-        [
-            "run",
-            *root,
-            "--config",
-            str(path),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--duration",
-            "1",
-            "--no-live",
-        ],
+        ["run", *root, "--config", str(path), *state, "--duration", "1", "--no-live"],
         capsys,
     )
     for command, (code, output, elapsed) in (("check-config", check), ("run", run)):
