@@ -38,12 +38,13 @@ def check_file(field: str, path: Path, *, directory: bool = False) -> FieldError
     return None
 
 
-def check_state_dir(field: str, path: Path) -> FieldError | None:
+def check_state_dir(field: str, path: Path, *, writable: bool = False) -> FieldError | None:
     """A problem with the state directory (the outbox, the fleet store, state files), or None.
 
-    It must be a writable directory, or not exist yet under a writable directory (the agent
-    creates it). Checked when the config is read, so a read-only or mistyped path is a named
-    error at start (and from ``check-config``), not a crash at the first write.
+    It must be a directory, or not exist yet under a directory (the agent creates it). With
+    ``writable``, the user running this must also be able to write there: ``run`` asks, since
+    it is the one that writes; ``check-config`` does not (an operator checks a service's
+    config as another user). A named error at start, not a crash at the first write.
     """
     probe = path
     try:
@@ -57,7 +58,7 @@ def check_state_dir(field: str, path: Path) -> FieldError | None:
             return FieldError(field, f"cannot be created: {probe} is not a directory: {path}")
     except (OSError, ValueError) as err:  # ValueError: a NUL in the path
         return FieldError(field, f"cannot be checked ({err}): {path}")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if writable and not os.access(probe, os.W_OK | os.X_OK):
         where = "" if probe == path else f" (it would be created in {probe})"
         return FieldError(field, f"not writable by this user{where}: {path}")
     return None

@@ -97,6 +97,7 @@ def build_config(
     """
     # pydantic and the board tables: keeps --help fast.
     from edge_agent.config import read_config_file, validate_config
+    from edge_agent.config_files import check_state_dir
     from edge_agent.power.profile_check import profile_checks
 
     if args.config is not None:
@@ -129,6 +130,9 @@ def build_config(
         mqtt = config.mqtt
         state = sim_state_dir(args.sim, config.device_id, mqtt.host, mqtt.port)
         config = config.model_copy(update={"state_dir": state})
+    problem = check_state_dir("state_dir", config.resolved_state_dir, writable=True)
+    if problem is not None:
+        raise ConfigError([problem], source)
     return config
 
 
