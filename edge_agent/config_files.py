@@ -60,7 +60,7 @@ def check_state_dir(field: str, path: Path, *, writable: bool = False) -> FieldE
         return FieldError(field, f"cannot be checked ({err}): {path}")
     if writable and not os.access(probe, os.W_OK | os.X_OK):
         where = "" if probe == path else f" (it would be created in {probe})"
-        return FieldError(field, f"not writable by this user{where}: {path}")
+        return FieldError(field, f"{path} is not writable by this user{where}")
     return None
 
 
