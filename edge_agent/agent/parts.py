@@ -328,6 +328,7 @@ class AgentParts:
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
             extra_events=self.governor_control.drain_events,
+            governor=self.governor_control.in_force,
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:

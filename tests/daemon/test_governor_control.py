@@ -198,3 +198,30 @@ def test_from_fixed_a_schedule_naming_a_missing_profile_is_refused_by_name(board
     )
     assert board.control.worker is None
     assert board.control.config.policy == "fixed"
+
+
+def test_in_force_names_the_policy_who_set_it_and_the_point_held(board: Board) -> None:
+    assert board.control.in_force() == {"policy": "fixed", "set_by": "config"}
+    board.control.set_policy(slo(), "fleet")
+    worker = board.control.worker
+    assert worker is not None
+    point = worker.state.point
+    state = board.control.in_force()
+    assert (state["policy"], state["set_by"]) == ("slo", "fleet")
+    assert state["point"] == {
+        "label": point.label(),
+        "gpu_hz": point.gpu_hz,
+        "emc_hz": point.emc_hz,
+        "cpu_khz": point.cpu_khz,
+    }
+    assert point.label() in {p.label() for p in worker.points}
+    refused = board.control.set_policy(ProfileConfig(policy="fixed", initial="turbo"), "mqtt")
+    assert refused.error is not None
+    assert board.control.in_force()["set_by"] == "fleet"  # a refusal changes nothing
+    fixed = ProfileConfig(policy="fixed", initial="maxq")
+    assert board.control.set_policy(fixed, "config reload").error is None
+    assert board.control.in_force() == {
+        "policy": "fixed",
+        "set_by": "config reload",
+        "preset": "maxq",
+    }
