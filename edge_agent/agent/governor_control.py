@@ -12,6 +12,8 @@ fleet push or a config reload can change it while the agent runs (:meth:`set_pol
   and keeps what it learned.
 
 Every change is an event in telemetry and the log: ``governor: policy <from> -> <to> by <who>``.
+:meth:`GovernorControl.in_force` is the policy, who set it and the operating point the worker
+holds, for the telemetry ``governor`` object, the status view and the metrics.
 A change that cannot be made (no frequency tables, a profile that fails, a schedule naming a
 profile the board does not have) is refused and the previous policy stays in force.
 """
@@ -28,6 +30,7 @@ from edge_agent.agent.governor_worker import MAX_EVENTS, GovernorWorker
 from edge_agent.clock import Clock
 from edge_agent.config_sections import ProfileConfig
 from edge_agent.errors import GovernorRefused, GovernorUnavailable
+from edge_agent.governor.points import OperatingPoint
 from edge_agent.governor.policy import params_from_config, unknown_schedule_profiles
 from edge_agent.telemetry.policy_command import PolicyOutcome
 
@@ -44,6 +47,16 @@ def describe(config: ProfileConfig) -> str:
     return config.policy
 
 
+def point_fields(point: OperatingPoint) -> dict[str, Any]:
+    """An operating point as telemetry carries it: its label and its caps."""
+    return {
+        "label": point.label(),
+        "gpu_hz": point.gpu_hz,
+        "emc_hz": point.emc_hz,
+        "cpu_khz": point.cpu_khz,
+    }
+
+
 class GovernorControl:
     """Owns the ``profile`` section in force and the governor worker that runs it.
 
@@ -57,6 +70,7 @@ class GovernorControl:
 
     def __init__(self, config: ProfileConfig, build: BuildFn, hold: HoldFn, clock: Clock) -> None:
         self.config = config
+        self.set_by = "config"  # config, config reload, fleet or mqtt (see policy/state)
         self._build = build
         self._hold = hold
         self._clock = clock
@@ -101,6 +115,18 @@ class GovernorControl:
                 out.extend(self.worker.drain_events())
         return out
 
+    def in_force(self) -> dict[str, Any]:
+        """``{"policy", "set_by"}`` and, while a governor runs, its ``point``
+        (:func:`point_fields`); ``preset`` is the profile ``fixed`` holds, when it holds one."""
+        with self._lock:
+            config, set_by, worker = self.config, self.set_by, self.worker
+        doc: dict[str, Any] = {"policy": config.policy, "set_by": set_by}
+        if config.policy == "fixed" and config.initial is not None:
+            doc["preset"] = config.initial
+        if worker is not None:
+            doc["point"] = point_fields(worker.state.point)
+        return doc
+
     def note_initial(self, new: ProfileConfig) -> None:
         """Take ``new.initial`` (already applied by the caller) as the profile ``fixed``
         holds, keeping the policy in force."""
@@ -120,7 +146,7 @@ class GovernorControl:
                 return PolicyOutcome("the agent is stopping")
             old = self.config
             if not self._started:  # before start: start() builds what the section needs
-                self.config = new
+                self.config, self.set_by = new, source
                 self._note(old, new, source, None)
                 return PolicyOutcome()
             start = self._clock.monotonic()
@@ -134,7 +160,7 @@ class GovernorControl:
                     error,
                 )
                 return PolicyOutcome(error)
-            self.config = new
+            self.config, self.set_by = new, source
             self._note(old, new, source, self._clock.monotonic() - start)
             return PolicyOutcome()
 

@@ -51,7 +51,7 @@ class LiveView:
         agent = self._agent
         parts = agent.parts
         telemetry = parts.reporter.last_telemetry if parts.reporter is not None else None
-        link = getattr(parts.link, "state", "?") if parts.link is not None else None
+        link = getattr(parts.mqtt.link, "state", "?") if parts.mqtt.link is not None else None
         table = Table(title=f"edge-agent · {agent.config.device_id}", show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value")

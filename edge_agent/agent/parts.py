@@ -1,7 +1,9 @@
 """The agent's components, built from config sections and started in order.
 
 Each component receives its own config section and collaborators. ``AgentParts`` owns
-their lifetimes; ``daemon.Agent`` owns the stop event, signals and the supervisor.
+their lifetimes; ``daemon.Agent`` owns the stop event, signals and the supervisor. The DVFS
+profiles live in :mod:`board_profiles`, the MQTT side (link, outbox, command handlers) in
+:mod:`mqtt_parts` and the governor policy in force in :mod:`governor_control`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.agent.backlog import announce_old_rows, flush_announced
 from edge_agent.agent.banner import subscribe_command
+from edge_agent.agent.board_profiles import BoardProfiles
 from edge_agent.agent.exporter import MetricsExporter
 from edge_agent.agent.governor_control import GovernorControl
 from edge_agent.agent.governor_setup import build_governor
 from edge_agent.agent.governor_worker import GovernorWorker
 from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.agent.mqtt_parts import BeforeConnect, MqttParts
 from edge_agent.agent.reporting import Reporter, ReportInputs, build_summary
 from edge_agent.agent.result_stats import ResultStats
 from edge_agent.agent.sdnotify import Notifier
@@ -27,13 +30,6 @@ from edge_agent.agent.watchdog import Watchdog
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.config_sections import ProfileConfig
-from edge_agent.errors import (
-    ConfigError,
-    EdgeAgentError,
-    HardwareError,
-    ProfileError,
-    TelemetryError,
-)
 from edge_agent.hardware.board import BoardInfo, detect_board
 from edge_agent.hardware.root import Root
 from edge_agent.pipeline.runner import Pipeline
@@ -41,22 +37,13 @@ from edge_agent.power.ledger import EnergyLedger
 from edge_agent.power.monitor import open_monitor
 from edge_agent.power.profile_apply import ProfileController
 from edge_agent.power.sampler import Sampler
-from edge_agent.telemetry.broker import EmbeddedBroker
-from edge_agent.telemetry.commands import ProfileCommandHandler
-from edge_agent.telemetry.ha_discovery import HaDiscovery
 from edge_agent.telemetry.last_report import write_last_report
-from edge_agent.telemetry.mqtt_link import MqttLink
-from edge_agent.telemetry.outbox import Outbox
-from edge_agent.telemetry.policy_command import PolicyCommandHandler, PolicyOutcome
-from edge_agent.telemetry.publisher import Publisher
-from edge_agent.telemetry.topics import Topics
+from edge_agent.telemetry.policy_command import PolicyOutcome
 
 if TYPE_CHECKING:
     from edge_agent.pipeline.result import Result
 
 logger = logging.getLogger(__name__)
-
-PROFILE_REFRESH_S = 5.0
 
 
 class AgentParts:
@@ -76,7 +63,6 @@ class AgentParts:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.boot_id = boot_id
         self.version = version
         self.stats = stats
         self.first_result = first_result
@@ -85,35 +71,31 @@ class AgentParts:
         self.root = Root(config.root)
         self.state_dir = config.state_dir or Path("/var/lib/edge-agent")
         self.board: BoardInfo | None = None
-        self.profiles: ProfileController | None = None
-        self.profile_error: str | None = None
-        self._profile_list: list[str] = []
-        self._final_outbox: dict[str, Any] | None = None
-        self._profile_lock = threading.Lock()
-        self._profile_cache: tuple[float, str | None] | None = None
+        self.board_profiles = BoardProfiles(
+            self.root, config.profile, self.state_dir, clock, config.board.name
+        )
         self.sampler: Sampler | None = None
         self.ledger: EnergyLedger | None = None
         self.monitor_reason = ""
-        self.broker: EmbeddedBroker | None = None
-        self.topics: Topics | None = None
-        self.link: MqttLink | None = None
-        self.publisher: Publisher | None = None
-        self.commands: ProfileCommandHandler | None = None
+        self.mqtt = MqttParts(
+            config.mqtt,
+            device_id=config.device_id,
+            boot_id=boot_id,
+            version=version,
+            clock=clock,
+            state_dir=self.state_dir,
+        )
         self.pipeline: Pipeline | None = None
         self.reporter: Reporter | None = None
         self.governor_control = GovernorControl(
             config.profile, self._build_governor, self._hold_preset, clock
         )
-        self.policy_commands: PolicyCommandHandler | None = None
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
-        self.broker_port = config.mqtt.port
         self.started_mono = clock.monotonic()
-        self._dropped_results = 0
-        self.nvpmodel_mode: str | None = None
         self.exporter = None if config.metrics is None else MetricsExporter(config.metrics, version)
         # Called with the link before it connects, so fleet subscriptions precede `online`.
-        self.before_connect: Callable[[MqttLink, Topics], None] | None = None
+        self.before_connect: BeforeConnect | None = None
         self.config_version: Callable[[], dict[str, int] | None] = lambda: None
 
     # -- start -----------------------------------------------------------------------------
@@ -121,9 +103,16 @@ class AgentParts:
         self.hooks = hooks
         self.started_mono = self.clock.monotonic()
         self.board = detect_board(self.root)
-        self._start_profiles()
+        self.board_profiles.start()
         self._start_power()
-        self._start_mqtt()
+        model = self.board.model if self.board is not None else "Jetson"
+        self.mqtt.start(
+            self.board_profiles,
+            self._switch_profile,
+            self.governor_control,
+            model,
+            self.before_connect,
+        )
         if self.exporter is not None:
             self.exporter.start()
         # The reporter prices results, so it exists before the first one can arrive.
@@ -141,6 +130,16 @@ class AgentParts:
         """The governor worker of the policy in force (None for ``fixed``)."""
         return self.governor_control.worker
 
+    @property
+    def profiles(self) -> ProfileController | None:
+        """The board's profile controller (None when the board has no profile file)."""
+        return self.board_profiles.controller
+
+    @property
+    def profile_error(self) -> str | None:
+        """Why profiles are unavailable or the initial one failed; None when all is well."""
+        return self.board_profiles.error
+
     def _build_governor(self, profile: ProfileConfig) -> GovernorWorker:
         return build_governor(
             profile,
@@ -156,43 +155,9 @@ class AgentParts:
     def set_policy(self, profile: ProfileConfig, source: str) -> PolicyOutcome:
         """Put a new ``profile`` section's policy in force (fleet pushes, reload)."""
         outcome = self.governor_control.set_policy(profile, source)
-        if self.policy_commands is not None:
-            self.policy_commands.report(source, outcome.error, profile.policy)
+        if self.mqtt.policy_commands is not None:
+            self.mqtt.policy_commands.report(source, outcome.error, profile.policy)
         return outcome
-
-    def _start_profiles(self) -> None:
-        try:
-            controller = ProfileController(
-                self.root,
-                self.config.profile,
-                self.state_dir,
-                self.clock,
-                board=self.config.board.name,
-            )
-            self._profile_list = [p.name for p in controller.profiles()]
-        except (ProfileError, HardwareError, ConfigError) as err:
-            # No profile file for this board (a dGPU host, an unknown Jetson): a state, not a
-            # crash. The agent runs on whatever clocks the board has.
-            self.profile_error = f"power profiles unavailable: {err}"
-            logger.warning("%s", self.profile_error)
-            return
-        self.profiles = controller
-        initial = self.config.profile.initial
-        if initial is None:
-            return
-        try:
-            # Unattended start: a preset that needs a reboot gets its caps inside the current
-            # mode (a WARNING names both) rather than no profile at all.
-            report = self.profiles.apply(
-                initial, allow_reboot=self.config.profile.allow_reboot, live_fallback=True
-            )
-            logger.info("profile %s applied in %.0f ms", initial, report.duration_s * 1000)
-            self._remember_profile(report.profile)
-            self.nvpmodel_mode = report.mode
-        except (ProfileError, HardwareError) as err:
-            # Run on the current profile rather than crash-looping under systemd.
-            self.profile_error = f"initial profile {initial!r} failed: {err}"
-            logger.error("%s; running on the current profile", self.profile_error)
 
     def _start_power(self) -> None:
         cfg = self.config.power
@@ -218,74 +183,6 @@ class AgentParts:
                 logger.info(
                     "idle baseline %.3f W over %.1f s", baseline.total_w, baseline.duration_s
                 )
-
-    def _start_mqtt(self) -> None:
-        mqtt = self.config.mqtt
-        if mqtt.host == "embedded":
-            mqtt = self._start_embedded_broker()
-        self.topics = Topics(mqtt.topic_prefix, self.config.device_id)
-        self.link = MqttLink(
-            mqtt,
-            self.config.device_id,
-            self.boot_id,
-            self.version,
-            self.clock,
-            reconnect_max_s=mqtt.reconnect_max_s,
-        )
-        outbox = Outbox(self.state_dir / "outbox.sqlite3", mqtt.outbox_max_mb)
-        announce_old_rows(
-            outbox, self.state_dir / "outbox.sqlite3", f"{self.link.host}:{mqtt.port}"
-        )
-        self.publisher = Publisher(
-            self.link, outbox, self.topics, self.clock, mqtt.inflight_window, self.boot_id
-        )
-        self.commands = ProfileCommandHandler(
-            self.topics,
-            self.link,
-            self._apply_profile_command,
-            profiles=self._profile_names() or None,
-            clock=self.clock,
-            current=self.current_profile(),
-        )
-        self.commands.start()
-        self.commands.report(self.current_profile(), self.profile_error)
-        control = self.governor_control
-        self.policy_commands = PolicyCommandHandler(
-            self.topics,
-            self.link,
-            lambda: control.config,
-            lambda profile: control.set_policy(profile, "mqtt"),
-            clock=self.clock,
-        )
-        self.policy_commands.start()
-        self.policy_commands.report("config")
-        if mqtt.ha_discovery:
-            model = self.board.model if self.board is not None else "Jetson"
-            HaDiscovery(
-                self.topics,
-                self.link,
-                mqtt.ha_prefix,
-                self.version,
-                self._profile_names(),
-                model,
-                clock=self.clock,
-            ).start()
-        if self.before_connect is not None:
-            self.before_connect(self.link, self.topics)
-        self.link.start()
-        self.publisher.start()
-
-    def _start_embedded_broker(self) -> Any:
-        port = self.config.mqtt.port
-        self.broker = EmbeddedBroker(host="127.0.0.1", port=port)
-        try:
-            self.broker.start()
-        except TelemetryError as err:
-            logger.warning("%s; using a free port instead (the banner shows it)", err)
-            self.broker = EmbeddedBroker(host="127.0.0.1", port=0)
-            self.broker.start()
-        self.broker_port = self.broker.port
-        return self.config.mqtt.model_copy(update={"host": "127.0.0.1", "port": self.broker.port})
 
     def _build_pipeline(self, config: AgentConfig) -> Pipeline:
         return Pipeline(
@@ -318,9 +215,10 @@ class AgentParts:
         self.stats.record(result.latency_ms, result.engine_ms, correct)
         if self.exporter is not None:
             self.exporter.observe(result)
-        if self.publisher is None or self.reporter is None:
+        publisher = self.mqtt.publisher
+        if publisher is None or self.reporter is None:
             raise RuntimeError("a result arrived before the publisher was ready")
-        self.publisher.publish_result(result.camera, self.reporter.result_payload(result))
+        publisher.publish_result(result.camera, self.reporter.result_payload(result))
         if not self.first_result.is_set():
             self.first_result.set()
 
@@ -330,63 +228,23 @@ class AgentParts:
         ``live_fallback`` as at start (``policy: fixed`` holding its preset): a mode that needs
         a reboot gets its caps inside the current mode.
         """
-        answer = self._apply_profile_command(name, live_fallback)
-        if answer.get("applied") and self.commands is not None:
-            self.commands.report(answer.get("profile"), None)
+        answer = self._switch_profile(name, live_fallback)
+        if answer.get("applied") and self.mqtt.commands is not None:
+            self.mqtt.commands.report(answer.get("profile"), None)
         return answer
 
     def _hold_preset(self, name: str) -> dict[str, Any]:
         return self.apply_profile(name, live_fallback=True)
 
-    def _apply_profile_command(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
-        if self.profiles is None:
-            return {"profile": None, "applied": False, "error": self.profile_error or "no profiles"}
-        try:
-            report = self.profiles.apply(
-                name, allow_reboot=self.config.profile.allow_reboot, live_fallback=live_fallback
-            )
-        except (EdgeAgentError, ValueError) as err:
-            self._forget_profile()  # a failed switch rolled back; read what the board has
-            return {"profile": self.current_profile(), "applied": False, "error": str(err)}
-        self._remember_profile(report.profile)
-        self.nvpmodel_mode = report.mode
-        if self.reporter is not None:
-            self.reporter.note_profile(report.profile)
-        return {"profile": report.profile, "applied": True, "error": None}
-
-    def _profile_names(self) -> list[str]:
-        return list(self._profile_list)
+    def _switch_profile(self, name: str, live_fallback: bool = False) -> dict[str, Any]:
+        answer = self.board_profiles.apply(name, live_fallback)
+        if answer["applied"] and self.reporter is not None:
+            self.reporter.note_profile(answer["profile"])
+        return answer
 
     def current_profile(self) -> str | None:
-        """The profile the board is in, re-read at most every few seconds.
-
-        Reading it runs ``nvpmodel -q``, which can take seconds under GPU load; the live view,
-        STATUS= and telemetry all ask, so the answer is cached and a switch updates it.
-        """
-        if self.profiles is None:
-            return None
-        now = self.clock.monotonic()
-        with self._profile_lock:
-            cached = self._profile_cache
-        if cached is not None and now - cached[0] < PROFILE_REFRESH_S:
-            return cached[1]
-        try:
-            current = self.profiles.current()
-            name: str | None = current.name
-            self.nvpmodel_mode = current.nvpmodel_mode
-        except (HardwareError, ProfileError) as err:
-            logger.debug("current profile unreadable: %s", err)
-            name = None
-        self._remember_profile(name)
-        return name
-
-    def _forget_profile(self) -> None:
-        with self._profile_lock:
-            self._profile_cache = None
-
-    def _remember_profile(self, name: str | None) -> None:
-        with self._profile_lock:
-            self._profile_cache = (self.clock.monotonic(), name)
+        """The profile the board is in (cached for a few seconds; see BoardProfiles)."""
+        return self.board_profiles.current()
 
     # -- reload ----------------------------------------------------------------------------
     def replace_pipeline(self, config: AgentConfig, hooks: PipelineHooks) -> None:
@@ -404,6 +262,7 @@ class AgentParts:
             self.pipeline.stop()
             self.pipeline.join(timeout_s=10.0)
         self.config = config
+        self.board_profiles.section = config.profile
         self.pipeline = staged
         self.pipeline.start()
         if self.reporter is not None:
@@ -415,9 +274,7 @@ class AgentParts:
         if self.watchdog is not None:
             self.watchdog.stop()
             self.watchdog.join(timeout_s=5.0)
-        if self.policy_commands is not None:
-            self.policy_commands.stop()
-            self.policy_commands.join(timeout_s=5.0)
+        self.mqtt.stop_policy_commands()
         self.governor_control.stop()
         if self.pipeline is not None:
             self.pipeline.stop()
@@ -432,36 +289,17 @@ class AgentParts:
         if self.exporter is not None:
             self.exporter.stop()
             self.exporter.join(timeout_s=5.0)
-        if self.publisher is not None:
-            broker = "(none)" if self.link is None else f"{self.link.host}:{self.link.config.port}"
-            flush_announced(self.publisher, broker, flush_timeout_s)
-            self.publisher.stop()
-            self.publisher.join(timeout_s=5.0)
-            self._final_outbox = self.publisher.stats().to_dict()
-            self.publisher.outbox.close()
-        if self.commands is not None:
-            self.commands.stop()
-            self.commands.join(timeout_s=5.0)
-        if self.link is not None:
-            self.link.stop(timeout_s=flush_timeout_s, publish_stopped=True)
+        self.mqtt.close(flush_timeout_s)
         if self.sampler is not None:
             self.sampler.stop()
             self.sampler.join(timeout_s=5.0)
-        if self.profiles is not None and self.config.profile.restore_on_exit:
-            try:
-                self.profiles.restore_saved()
-            except (ProfileError, HardwareError) as err:
-                logger.error("could not restore the DVFS state: %s", err)
-            self._forget_profile()
-        if self.broker is not None:
-            self.broker.stop()
+        self.board_profiles.restore()
+        self.mqtt.stop_broker()
 
     # -- reports ---------------------------------------------------------------------------
     def outbox_stats(self) -> dict[str, Any] | None:
         """Publisher and outbox counters (the final ones once the outbox is closed)."""
-        if self._final_outbox is not None:
-            return self._final_outbox
-        return None if self.publisher is None else self.publisher.stats().to_dict()
+        return self.mqtt.outbox_stats()
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: profile, fps, W."""
@@ -481,7 +319,7 @@ class AgentParts:
             stats=self.stats,
             ledger=self.ledger,
             sampler=self.sampler,
-            publisher=self.publisher,
+            publisher=self.mqtt.publisher,
             root=self.root,
             busy_fraction_at=lambda now, span: self.hooks.busy_fraction_at(now, span),
             pipeline=lambda: self.pipeline,
@@ -490,26 +328,28 @@ class AgentParts:
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
             extra_events=self.governor_control.drain_events,
+            governor=self.governor_control.in_force,
         )
 
     def _on_report(self, payload: dict[str, Any]) -> None:
         write_last_report(self.state_dir, payload, pid=os.getpid())
         if self.exporter is not None:
             engine = self.pipeline.engine_info() if self.pipeline is not None else {}
-            self.exporter.report(payload, self.board, self.nvpmodel_mode, engine)
+            self.exporter.report(payload, self.board, self.board_profiles.nvpmodel_mode, engine)
         self.notifier.status(self.status_line())
 
     def banner(self) -> dict[str, str]:
         info = self.pipeline.engine_info() if self.pipeline is not None else {}
         host = "127.0.0.1" if self.config.mqtt.host == "embedded" else self.config.mqtt.host
-        prefix = self.topics.status().rsplit("/", 1)[0] + "/#" if self.topics else "#"
+        topics = self.mqtt.topics
+        prefix = topics.status().rsplit("/", 1)[0] + "/#" if topics else "#"
         return {
             "version": self.version,
             "device_id": self.config.device_id,
             "model": str(info.get("model", "?")),
             "provider": str(info.get("provider", "?")),
             "profile": self.current_profile() or "n/a",
-            "subscribe": subscribe_command(self.config.mqtt, host, self.broker_port, prefix),
+            "subscribe": subscribe_command(self.config.mqtt, host, self.mqtt.port, prefix),
         }
 
 

@@ -51,6 +51,7 @@ class ReportInputs:
     monitor_reason: str
     config_version: Callable[[], Mapping[str, int] | None] = lambda: None
     extra_events: Callable[[], list[str]] = lambda: []  # e.g. the governor's changes
+    governor: Callable[[], Mapping[str, Any] | None] = lambda: None  # policy and point in force
 
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class Reporter:
             profile_error=inputs.profile_error,
             engine=_engine(pipeline),
             config_version=inputs.config_version(),
+            governor=inputs.governor(),
         )
         self.last_telemetry = payload
         if inputs.publisher is not None:

@@ -115,7 +115,7 @@ def power_status(root: Root, clock: Clock, monitor_kind: str) -> dict[str, Any]:
 
 
 def agent_status(state_dir: Path, clock: Clock) -> dict[str, Any] | None:
-    """The running agent's fps, latency, perf/W and outbox from its last report."""
+    """The running agent's fps, latency, perf/W, outbox and governor from its last report."""
     last = read_last_report(state_dir, clock.wall())
     if last is None:
         return None
@@ -134,6 +134,7 @@ def agent_status(state_dir: Path, clock: Clock) -> dict[str, Any] | None:
         "board_w": power.get("total_w"),
         "outbox": doc.get("outbox"),
         "results": doc.get("results"),
+        "governor": doc.get("governor"),
     }
 
 

@@ -206,4 +206,14 @@ def _agent_line(agent: dict[str, Any] | None) -> str:
         f"agent: {_num(agent['fps'], '.1f')} fps, latency p50 {_num(lat.get('p50'), '.1f')} ms "
         f"p99 {_num(lat.get('p99'), '.1f')} ms, {_num(agent['perf_per_watt'], '.2f')} inf/J, "
         f"board {_num(agent['board_w'], '.2f')} W, outbox {outbox.get('depth', '-')}"
+        + _governor_text(agent.get("governor"))
     )
+
+
+def _governor_text(governor: dict[str, Any] | None) -> str:
+    """``, policy slo (set by mqtt) at gpu 624.75/emc 2133/cpu 1510``; empty without one."""
+    if not governor:
+        return ""
+    text = f", policy {governor['policy']} (set by {governor['set_by']})"
+    point = governor.get("point")
+    return text + (f" at {point['label']}" if point else "")

@@ -56,7 +56,11 @@ METRIC_NAMES = (
     "edge_agent_clock_hz",
     "edge_agent_temperature_celsius",
     "edge_agent_load_ratio",
+    "edge_agent_governor_info",
+    "edge_agent_governor_point_hz",
 )
+# The caps of the governor's operating point, by the unit the telemetry gives them in.
+POINT_CAPS = (("gpu", "gpu_hz", 1.0), ("emc", "emc_hz", 1.0), ("cpu", "cpu_khz", 1e3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,7 @@ class AgentCollector(Collector):
         yield from _report_families(telemetry, energy_total)
         yield from _result_families(counts)
         yield from _board_families(telemetry)
+        yield from _governor_families(telemetry)
 
 
 def _gauge(name: str, doc: str, value: Any) -> Iterator[Metric]:
@@ -263,6 +268,35 @@ def _board_families(telemetry: Mapping[str, Any]) -> Iterator[Metric]:
         if value is not None:
             loads.add_metric([unit], float(value))
     yield loads
+
+
+def _governor_families(telemetry: Mapping[str, Any]) -> Iterator[Metric]:
+    governor = telemetry.get("governor")
+    if not governor:
+        return
+    point = governor.get("point") or {}
+    info = InfoMetricFamily(
+        "edge_agent_governor", "Governor policy in force, who set it, the point it holds"
+    )
+    info.add_metric(
+        [],
+        {
+            "policy": str(governor.get("policy") or ""),
+            "set_by": str(governor.get("set_by") or ""),
+            "preset": str(governor.get("preset") or ""),
+            "point": str(point.get("label") or ""),
+        },
+    )
+    yield info
+    caps = GaugeMetricFamily(
+        "edge_agent_governor_point_hz",
+        "Clock caps of the governor's operating point (none while no governor runs)",
+        labels=["domain"],
+    )
+    for domain, key, scale in POINT_CAPS:
+        if isinstance(point.get(key), (int, float)):
+            caps.add_metric([domain], float(point[key]) * scale)
+    yield caps
 
 
 class MetricsServer:

@@ -166,6 +166,7 @@ def telemetry_payload(
     profile_error: str | None = None,
     engine: Mapping[str, Any] | None = None,
     config_version: Mapping[str, int] | None = None,
+    governor: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One telemetry message.
 
@@ -203,6 +204,9 @@ def telemetry_payload(
         engine: ``{"provider", "state", "state_elapsed_s"}``; ``building_engine`` with its
             elapsed time while TensorRT builds, so a long build never looks like a hang.
         config_version: the committed fleet config version per source, when fleet is on.
+        governor: the governor policy in force: ``policy``, ``set_by`` (as on
+            ``policy/state``), ``preset`` (the profile ``fixed`` holds) and, while a governor
+            runs, ``point`` (``label``, ``gpu_hz``, ``emc_hz``, ``cpu_khz``).
     """
     p50, p95, p99 = latency_ms if latency_ms is not None else (None, None, None)
     doc: dict[str, Any] = {
@@ -239,6 +243,7 @@ def telemetry_payload(
         "profile_error": profile_error,
         "engine": None if engine is None else dict(engine),
         "config_version": None if config_version is None else dict(config_version),
+        "governor": None if governor is None else dict(governor),
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     return doc

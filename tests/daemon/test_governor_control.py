@@ -213,3 +213,30 @@ def test_a_preset_whose_mode_needs_a_reboot_lands_as_caps_in_the_current_mode(
     worker._apply(maxq)  # what a decision for the maxq point runs
     assert board.gpu_cap() == maxq.gpu_hz == 408000000
     assert board.profiles.read_state(mode_from_status=True).mode_id == mode_before
+
+
+def test_in_force_names_the_policy_who_set_it_and_the_point_held(board: Board) -> None:
+    assert board.control.in_force() == {"policy": "fixed", "set_by": "config"}
+    board.control.set_policy(slo(), "fleet")
+    worker = board.control.worker
+    assert worker is not None
+    point = worker.state.point
+    state = board.control.in_force()
+    assert (state["policy"], state["set_by"]) == ("slo", "fleet")
+    assert state["point"] == {
+        "label": point.label(),
+        "gpu_hz": point.gpu_hz,
+        "emc_hz": point.emc_hz,
+        "cpu_khz": point.cpu_khz,
+    }
+    assert point.label() in {p.label() for p in worker.points}
+    refused = board.control.set_policy(ProfileConfig(policy="fixed", initial="turbo"), "mqtt")
+    assert refused.error is not None
+    assert board.control.in_force()["set_by"] == "fleet"  # a refusal changes nothing
+    fixed = ProfileConfig(policy="fixed", initial="maxq")
+    assert board.control.set_policy(fixed, "config reload").error is None
+    assert board.control.in_force() == {
+        "policy": "fixed",
+        "set_by": "config reload",
+        "preset": "maxq",
+    }

@@ -60,6 +60,25 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
         # At 200 fps the cheapest point is below the top GPU/EMC caps, so a load step has
         # somewhere faster to go.
         assert _caps(quiet) != top, [(d.point.label(), d.reason) for d in gov.decisions[-8:]]
+        # Telemetry names the policy, who set it and the point the governor holds.
+        reporter = agent.parts.reporter
+        assert reporter is not None
+        for _ in range(20):  # the point read before and after the report must agree
+            before = gov.state.point
+            payload = reporter.step(agent.clock.monotonic())
+            if gov.state.point == before:
+                break
+        assert gov.state.point == before
+        assert payload["governor"] == {
+            "policy": "slo",
+            "set_by": "config",
+            "point": {
+                "label": before.label(),
+                "gpu_hz": before.gpu_hz,
+                "emc_hz": before.emc_hz,
+                "cpu_khz": before.cpu_khz,
+            },
+        }
         cameras = [agent.config.cameras[0].model_copy(update={"fps": 1000})]
         assert agent.apply_config(agent.config.model_copy(update={"cameras": cameras})).status == (
             "applied"
@@ -89,3 +108,8 @@ def test_slo_daemon_speeds_up_on_a_load_step_and_settles_back(
             if e.startswith("governor: ")
         ]
     assert any("-> gpu" in e and "applied in" in e for e in events)
+    governed = [m.json()["governor"] for m in rec.snapshot()]
+    labels = {p.label() for p in gov.points}
+    assert all((g["policy"], g["set_by"]) == ("slo", "config") for g in governed)
+    assert {g["point"]["label"] for g in governed if "point" in g} <= labels
+    assert any("point" in g for g in governed)

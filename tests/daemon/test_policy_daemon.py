@@ -61,6 +61,20 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
             return doc
 
         agent.start()
+        tele_topic = f"edge/{dev}/telemetry"
+
+        def governor_report(set_by: str, policy: str) -> dict[str, object]:
+            """The ``governor`` object of the first telemetry since the change."""
+            doc = telemetry.wait_json(
+                tele_topic,
+                lambda d: (
+                    (d.get("governor") or {}).items() >= {("set_by", set_by), ("policy", policy)}
+                ),
+                timeout_s=10,
+            )
+            gov: dict[str, object] = doc["governor"]
+            return gov
+
         select = json.loads(discovery.get(timeout=10)[1])["cmps"]["policy"]
         assert select["state_topic"] == state_topic
         start = answer()
@@ -78,6 +92,12 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
         assert (fixed["set_by"], fixed["persists"]) == ("mqtt", False)
         assert agent.parts.governor is None
         assert gpu_cap(root) == MAXP_GPU_HZ
+        # Telemetry follows: fixed holds maxp, no governor point.
+        assert governor_report("mqtt", "fixed") == {
+            "policy": "fixed",
+            "set_by": "mqtt",
+            "preset": "maxp",
+        }
 
         states.publish(select["command_topic"], b'{"policy": "fixed", "initial": "maxq"}')
         maxq = answer()
@@ -104,6 +124,11 @@ def test_policy_changes_over_mqtt_steer_the_running_governor(
         assert worker is not None
         assert (worker.params.policy, worker.params.power_cap_w) == ("power_cap", 20)
         assert worker.params.slo_latency_s == pytest.approx(0.04)
+        capped = governor_report("mqtt", "power_cap")
+        point = capped["point"]
+        assert isinstance(point, dict)
+        assert point["label"] in {p.label() for p in worker.points}
+        assert "preset" not in capped
         assert agent.config.profile.policy == "slo"  # the file's config is not rewritten
         # A reload of the unchanged file keeps the runtime policy (nothing in it changed).
         assert agent.apply_config(agent.config).status == "unchanged"

@@ -101,6 +101,11 @@ def test_status_shows_the_agent_only_while_its_report_is_live(
         "perf_per_watt": 4.2,
         "power": {"total_w": 7.0},
         "outbox": {"depth": 3},
+        "governor": {
+            "policy": "slo",
+            "set_by": "mqtt",
+            "point": {"label": "gpu 624.75/emc 2133/cpu 1510", "gpu_hz": 624_750_000},
+        },
     }
     write_last_report(state, report, pid=os.getpid())
     agent = _status(board.root, capsys, "--state-dir", str(state))["agent"]
@@ -108,11 +113,14 @@ def test_status_shows_the_agent_only_while_its_report_is_live(
     assert (agent["fps"], agent["perf_per_watt"], agent["board_w"]) == (29.5, 4.2, 7.0)
     assert agent["latency_ms"]["p99"] == 6.5
     assert agent["outbox"] == {"depth": 3}
+    assert agent["governor"]["policy"] == "slo"
+    assert agent["governor"]["point"]["label"] == "gpu 624.75/emc 2133/cpu 1510"
 
     assert main(["--root", str(board.root), "status", "--state-dir", str(state)]) == 0
     screen = " ".join(capsys.readouterr().out.split())  # rich wraps at the capture's width
     assert "agent: 29.5 fps" in screen
     assert "outbox 3" in screen
+    assert "policy slo (set by mqtt) at gpu 624.75/emc 2133/cpu 1510" in screen
 
     write_last_report(state, report, pid=os.getpid(), state="stopped")
     assert _status(board.root, capsys, "--state-dir", str(state))["agent"]["running"] is False

@@ -93,6 +93,9 @@ def test_scrape_matches_the_telemetry_of_the_same_window(
         assert running["running"] is True
         assert running["fps"] > 0
         assert running["profile"] == "maxq"
+        # policy fixed (the default) holding profile.initial: no governor, so no point.
+        fixed = {"policy": "fixed", "set_by": "config", "preset": "maxq"}
+        assert running["governor"] == fixed
         stopped = read_last_report(tmp_path / "state", time.time())
         assert stopped is not None
         assert stopped.state == "stopped"
@@ -133,6 +136,10 @@ def test_scrape_matches_the_telemetry_of_the_same_window(
     assert info["l4t"].startswith("R36")
     assert info["nvpmodel_mode"]
     assert info["model"] == same["engine"]["model"]
+    assert same["governor"] == {"policy": "fixed", "set_by": "config", "preset": "maxq"}
+    (governor,) = [dict(k[1]) for k in samples if k[0] == "edge_agent_governor_info"]
+    assert governor == {"policy": "fixed", "set_by": "config", "preset": "maxq", "point": ""}
+    assert _by_label(samples, "edge_agent_governor_point_hz", "domain") == {}
     assert info["provider"] == same["engine"]["provider"]
     assert info["precision"] == "fp32"
 
@@ -150,6 +157,16 @@ def _payload(**overrides: Any) -> dict[str, Any]:
         "loads": {"gpu": 0.5},
         "drops": {"batcher": 3, "camera.a": 3, "camera.a.decode_errors": 1},
         "outbox": {"depth": 7},
+        "governor": {
+            "policy": "slo",
+            "set_by": "fleet",
+            "point": {
+                "label": "gpu 624.75/emc 2133/cpu 1510",
+                "gpu_hz": 624_750_000,
+                "emc_hz": 2_133_000_000,
+                "cpu_khz": 1_510_000,
+            },
+        },
     }
     doc.update(overrides)
     return doc
@@ -187,6 +204,19 @@ def test_collector_serves_only_what_was_reported() -> None:
         (("camera", "a"), ("reason", "queue_full")): 3,
         (("camera", "a"), ("reason", "decode_error")): 1,
     }
+    (governor,) = [dict(k[1]) for k in samples if k[0] == "edge_agent_governor_info"]
+    assert governor == {
+        "policy": "slo",
+        "set_by": "fleet",
+        "preset": "",
+        "point": "gpu 624.75/emc 2133/cpu 1510",
+    }
+    caps = {
+        dict(k[1])["domain"]: v
+        for k, v in samples.items()
+        if k[0] == "edge_agent_governor_point_hz"
+    }
+    assert caps == {"gpu": 624_750_000, "emc": 2_133_000_000, "cpu": 1_510_000_000}
     histogram_parts = ("_bucket", "_count", "_sum")
     served = {
         next((k[0].removesuffix(p) for p in histogram_parts if k[0].endswith(p)), k[0])

@@ -68,8 +68,27 @@ def test_every_payload_kind_validates() -> None:
         drops={"cam0": 2},
         events=["profile maxq -> maxp"],
         window_s=10.0,
+        governor={
+            "policy": "slo",
+            "set_by": "mqtt",
+            "point": {
+                "label": "gpu 624.75/emc 2133/cpu 1510",
+                "gpu_hz": 624_750_000,
+                "emc_hz": 2_133_000_000,
+                "cpu_khz": 1_510_000,
+            },
+        },
     )
     jsonschema.validate(telemetry, load_schema("telemetry"))
+    assert telemetry["governor"]["point"]["gpu_hz"] == 624_750_000
+    fixed = telemetry_payload(
+        ts=1.0,
+        profile="maxq",
+        total_w=None,
+        governor={"policy": "fixed", "set_by": "config", "preset": "maxq"},
+    )
+    jsonschema.validate(fixed, load_schema("telemetry"))
+    assert "governor" not in telemetry_payload(ts=1.0, profile=None, total_w=None)
     jsonschema.validate(
         profile_state_payload("maxq", True, None, 1.0), load_schema("profile_state")
     )
@@ -94,6 +113,20 @@ def test_every_payload_kind_validates() -> None:
             {
                 **telemetry_payload(ts=1.0, profile=None, total_w=None),
                 "outbox": {"depth": 0, "dropped": 0, "lost": -1, "errors": 0},
+            },
+        ),
+        (
+            "telemetry",
+            {
+                **telemetry_payload(ts=1.0, profile=None, total_w=None),
+                "governor": {"policy": "slo", "set_by": "config", "point": {"label": "maxq"}},
+            },
+        ),
+        (
+            "telemetry",
+            {
+                **telemetry_payload(ts=1.0, profile=None, total_w=None),
+                "governor": {"policy": "turbo", "set_by": "config"},
             },
         ),
         (
