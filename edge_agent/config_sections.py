@@ -157,7 +157,7 @@ class GovernorConfig(Section):
     power_cap_w: float | None = Field(default=None, gt=0, le=1000)
     thermal_limit_c: float | None = Field(default=None, gt=0, le=125)
     thermal_band_c: float = Field(default=3.0, gt=0, le=30)
-    schedule: list[ScheduleEntry] = Field(default_factory=list)
+    schedule: list[ScheduleEntry] = Field(default_factory=list, max_length=96)
     dwell_s: float = Field(default=2.0, ge=0, le=3600)
     hysteresis: float = Field(default=0.05, ge=0, le=1)
     headroom: float = Field(default=0.15, ge=0, lt=1)
