@@ -92,6 +92,16 @@ class ReloadOutcome:
     errors: tuple[str, ...] = ()
 
 
+def reload_event(outcome: ReloadOutcome, limit: int = 600) -> str:
+    """The telemetry event for a reload's outcome (bounded: errors can quote a whole file)."""
+    text = f"config reload: {outcome.status}"
+    if outcome.changed:
+        text += f": {', '.join(outcome.changed)}"
+    if outcome.errors:
+        text += f": {'; '.join(outcome.errors)}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Agent:
     """One running agent: owns the stop event, the parts and the supervisor."""
 
@@ -219,7 +229,14 @@ class Agent:
 
     # -- reload (SIGHUP; fleet pushes reuse apply_config) -----------------------------------
     def reload_from_file(self) -> ReloadOutcome:
-        """Re-read the config file and apply what changed."""
+        """Re-read the config file and apply what changed; the outcome is a telemetry event
+        (``config reload: applied: cameras``, ``... rejected: mqtt: changes need a restart``),
+        so an operator sees from the broker what the SIGHUP did."""
+        outcome = self._reload_from_file()
+        self.parts.note(reload_event(outcome))
+        return outcome
+
+    def _reload_from_file(self) -> ReloadOutcome:
         if self.reload_source is None:
             logger.warning("SIGHUP ignored: the agent was started without --config")
             return ReloadOutcome("unchanged")

@@ -90,6 +90,8 @@ class AgentParts:
         self.governor_control = GovernorControl(
             config.profile, self._build_governor, self._hold_preset, clock
         )
+        self._notes: list[str] = []  # agent events for the next report (a SIGHUP's outcome)
+        self._notes_lock = threading.Lock()
         self.watchdog: Watchdog | None = None
         self.hooks: PipelineHooks = PipelineHooks()
         self.started_mono = clock.monotonic()
@@ -151,6 +153,17 @@ class AgentParts:
             lambda: str(self.pipeline.engine_info().get("model")) if self.pipeline else "",
             self.profiles,
         )
+
+    def note(self, text: str) -> None:
+        """An event for the next telemetry report (and the log line the caller writes)."""
+        with self._notes_lock:
+            self._notes.append(text)
+            del self._notes[:-50]  # no reporter draining them (telemetry off): keep the last
+
+    def drain_notes(self) -> list[str]:
+        with self._notes_lock:
+            out, self._notes = self._notes, []
+        return out
 
     def set_policy(self, profile: ProfileConfig, source: str) -> PolicyOutcome:
         """Put a new ``profile`` section's policy in force (fleet pushes, reload)."""
@@ -327,7 +340,7 @@ class AgentParts:
             profile_error=self.profile_error,
             monitor_reason=self.monitor_reason,
             config_version=lambda: self.config_version(),
-            extra_events=self.governor_control.drain_events,
+            extra_events=lambda: self.governor_control.drain_events() + self.drain_notes(),
             governor=self.governor_control.in_force,
         )
 

@@ -25,6 +25,7 @@ from edge_agent.power.profile_check import profile_checks
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker
 from tests.fakes.models import write_identity
+from tests.integration.agent_helpers import Recorder
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +165,36 @@ def test_a_healthy_edit_applies_after_probation(running: tuple[Agent, Path]) -> 
     assert agent.config.cameras[0].fps == 40
     _wait_results(agent, first + 5)
     assert not agent.stop.is_set()
+
+
+def test_each_reload_outcome_reaches_telemetry_as_an_event(
+    running: tuple[Agent, Path], mosquitto: MosquittoBroker
+) -> None:
+    """An operator who sent SIGHUP sees from the broker what it did, refusals included."""
+    agent, path = running
+    _wait_results(agent, 3)
+    topic = f"edge/{agent.config.device_id}/telemetry"
+    with Recorder(mosquitto, topic) as rec:
+        path.write_bytes(b"device_id: \xff\n")
+        assert agent.reload_from_file().status == "rejected"
+        valid = _base(path.parent, mosquitto)
+        valid["telemetry"] = {"interval_s": 0.4}
+        path.write_text(yaml.safe_dump(valid), encoding="utf-8")
+        assert agent.reload_from_file().status == "applied"
+
+        def reload_events() -> list[str]:
+            return [
+                e
+                for m in rec.snapshot()
+                for e in m.json().get("events", [])
+                if e.startswith("config reload: ")
+            ]
+
+        tick = threading.Event()
+        for _ in range(100):
+            if len(reload_events()) >= 2:
+                break
+            tick.wait(0.1)
+    events = reload_events()
+    assert events[0].startswith("config reload: rejected: (file): not valid UTF-8"), events
+    assert events[1] == "config reload: applied: telemetry", events
