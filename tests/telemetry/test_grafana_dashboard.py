@@ -58,6 +58,8 @@ def test_the_dashboard_shows_what_operators_asked_for() -> None:
         "edge_agent_clock_hz",
         "edge_agent_temperature_celsius",
         "edge_agent_info",
+        "edge_agent_governor_info",
+        "edge_agent_governor_point_hz",
     ):
         assert metric in exprs, metric
     assert "histogram_quantile(0.99" in exprs
