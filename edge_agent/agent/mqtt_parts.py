@@ -130,11 +130,12 @@ class MqttParts:
             topics,
             link,
             lambda: control.config,
+            lambda: control.set_by,
             lambda profile: control.set_policy(profile, "mqtt"),
             clock=self.clock,
         )
         self.policy_commands.start()
-        self.policy_commands.report("config")
+        self.policy_commands.report()
         if mqtt.ha_discovery:
             HaDiscovery(
                 topics,

@@ -169,7 +169,7 @@ class AgentParts:
         """Put a new ``profile`` section's policy in force (fleet pushes, reload)."""
         outcome = self.governor_control.set_policy(profile, source)
         if self.mqtt.policy_commands is not None:
-            self.mqtt.policy_commands.report(source, outcome.error, profile.policy)
+            self.mqtt.policy_commands.report(outcome.error, profile.policy)
         return outcome
 
     def _start_power(self) -> None:

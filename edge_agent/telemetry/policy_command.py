@@ -126,6 +126,8 @@ class PolicyCommandHandler:
         topics: topic names.
         link: the MQTT connection (subscribes and publishes retained answers).
         running: the ``profile`` section in force (commands are merged onto it).
+        set_by: who set the policy in force (``config``, ``config reload``, ``fleet``,
+            ``mqtt``); whoever applies policies keeps it, so every answer agrees with it.
         apply: puts a validated section in force; its outcome is the answer.
         clock: the injected clock (answer timestamps, the rate limit).
         queue_size: commands waiting for the worker before new ones are refused.
@@ -137,6 +139,7 @@ class PolicyCommandHandler:
         topics: Topics,
         link: MqttLink,
         running: Callable[[], ProfileConfig],
+        set_by: Callable[[], str],
         apply: ApplyPolicyFn,
         clock: Clock | None = None,
         queue_size: int = 4,
@@ -146,9 +149,9 @@ class PolicyCommandHandler:
         self.topics = topics
         self.link = link
         self.running = running
+        self.set_by = set_by
         self.apply = apply
         self.clock: Clock = clock or SystemClock()
-        self.set_by = "config"
         self._commands: CommandQueue[PolicyCommand] = CommandQueue(
             "edge-policy-cmd",
             self.clock,
@@ -184,9 +187,8 @@ class PolicyCommandHandler:
         """Wait for the worker to end."""
         self._commands.join(timeout_s)
 
-    def report(self, set_by: str, error: str | None = None, requested: str | None = None) -> None:
+    def report(self, error: str | None = None, requested: str | None = None) -> None:
         """Publish the policy in force (at start, and after a fleet push or a reload)."""
-        self.set_by = set_by if error is None else self.set_by
         self._answer(error is None, error, requested)
 
     def on_message(self, _topic: str, payload: bytes) -> None:
@@ -225,7 +227,6 @@ class PolicyCommandHandler:
             logger.warning("policy %s refused: %s", command.policy, outcome.error)
             self._answer(False, outcome.error, command.policy)
             return
-        self.set_by = "mqtt"
         self._answer(True, None, command.policy)
 
     def _answer(self, accepted: bool, error: str | None, requested: str | None) -> None:
@@ -233,7 +234,7 @@ class PolicyCommandHandler:
         doc = policy_state_payload(
             running.policy,
             running.initial if running.policy == "fixed" else None,
-            self.set_by,
+            self.set_by(),
             accepted,
             error,
             self.clock.wall(),

@@ -56,7 +56,7 @@ def test_hostile_payloads_on_every_inbound_topic_are_answered_and_results_flow(
         return PolicyOutcome()
 
     policy = PolicyCommandHandler(
-        agent.link.topics, agent.link, ProfileConfig, apply_policy, clock=clock
+        agent.link.topics, agent.link, ProfileConfig, lambda: "config", apply_policy, clock=clock
     )
     handler.start()
     policy.start()

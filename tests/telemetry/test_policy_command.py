@@ -36,6 +36,7 @@ class Governed:
 
     def __init__(self) -> None:
         self.config = RUNNING
+        self.set_by = "config"
         self.applied: list[ProfileConfig] = []
         self.refuse: str | None = None
         self.release = threading.Event()
@@ -48,7 +49,7 @@ class Governed:
         if self.refuse is not None:
             return PolicyOutcome(self.refuse)
         self.applied.append(new)
-        self.config = new
+        self.config, self.set_by = new, "mqtt"
         return PolicyOutcome()
 
 
@@ -61,7 +62,13 @@ def env(mosquitto: MosquittoBroker, unique_prefix: str) -> Iterator[Env]:
     link = MqttLink(config, "dev1", "boot1", "1.0", FakeClock())
     governed = Governed()
     handler = PolicyCommandHandler(
-        link.topics, link, lambda: governed.config, governed.apply, FakeClock(), queue_size=1
+        link.topics,
+        link,
+        lambda: governed.config,
+        lambda: governed.set_by,
+        governed.apply,
+        FakeClock(),
+        queue_size=1,
     )
     with Subscriber(mosquitto.host, mosquitto.port, f"{unique_prefix}/dev1/policy/state") as sub:
         handler.start()
@@ -86,7 +93,7 @@ def test_start_report_is_the_config_policy_and_retained(
     env: Env, mosquitto: MosquittoBroker
 ) -> None:
     handler, _governed, sub = env
-    handler.report("config")
+    handler.report()
     doc = sub.next_json(handler.topics.policy_state(), timeout=10)
     jsonschema.validate(doc, load_schema("policy_state"))
     assert {k: doc[k] for k in ("policy", "preset", "set_by", "persists", "accepted")} == {
