@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge_agent.agent.banner import subscribe_command
 from edge_agent.config import MqttConfig, validate_config
-from tests.telemetry.test_tls import make_ca
+from tests.fakes.tls import make_ca
 
 
 def _mqtt(**mqtt: object) -> MqttConfig:
