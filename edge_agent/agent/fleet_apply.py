@@ -21,58 +21,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from edge_agent.agent.fleet_gate import ApplyFn, ProbeFn, document_loader, health_gate
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.fleet.decision import Verdict, decide
-from edge_agent.fleet.document import (
-    MAX_DEPTH,
-    MAX_DOCUMENT_BYTES,
-    DocumentRejected,
-    FleetDocument,
-    Loader,
-    parse_document,
-)
-from edge_agent.fleet.health import HealthSample, HealthVerdict, judge
+from edge_agent.fleet.document import DocumentRejected, FleetDocument, Loader, parse_document
+from edge_agent.fleet.health import HealthSample, HealthVerdict
 from edge_agent.fleet.merge import MODELS_DIR, effective_config, source_order
 from edge_agent.fleet.model_fetch import stage_model
 from edge_agent.fleet.report import config_state
 from edge_agent.fleet.schedule import Entry, Schedule
 from edge_agent.fleet.signing import TrustedKeys, load_trusted_keys
 from edge_agent.fleet.store import FleetState, FleetStore
-from edge_agent.telemetry.inbound import decode_json
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode
 from edge_agent.telemetry.topics import Topics
 
 logger = logging.getLogger(__name__)
-
-HEALTH_POLL_S = 0.1
-
-
-def document_loader(raw: bytes) -> Any:
-    """The shared bounded inbound parser, with the fleet document's caps.
-
-    Raises:
-        InboundRejected: over a cap, not UTF-8, not JSON, duplicate keys or non-finite numbers.
-    """
-    return decode_json(raw, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DEPTH)
-
-
-class ApplyOutcome(Protocol):
-    """What the daemon's ``apply_config`` answers."""
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def errors(self) -> tuple[str, ...]: ...
-
-
-ApplyFn = Callable[[AgentConfig, str], ApplyOutcome]  # (config, who asks: fleet | config reload)
-ProbeFn = Callable[[float], HealthSample]
 
 
 class FleetApplier:
@@ -414,20 +381,9 @@ class FleetApplier:
         self._finish(doc, "applied", "", (), key_id, started, timings, verdict.figures)
 
     def _health_gate(self, before: HealthSample, switched: float) -> HealthVerdict:
-        deadline = switched + self.cfg.health_window_s
-        while True:
-            now = self.clock.monotonic()
-            final = now >= deadline or self._stop.is_set()
-            verdict = judge(
-                before,
-                self.probe(switched),
-                min_results=self.cfg.health_min_results,
-                latency_factor=self.cfg.health_latency_factor,
-                final=final,
-            )
-            if verdict.done:
-                return verdict
-            self._stop.wait(HEALTH_POLL_S)
+        return health_gate(
+            before, switched, cfg=self.cfg, clock=self.clock, probe=self.probe, stop=self._stop
+        )
 
     def _finish(
         self,
