@@ -27,7 +27,13 @@ from edge_agent.agent.fleet_gate import ApplyFn, ProbeFn, document_loader, healt
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.fleet.decision import Verdict, decide
-from edge_agent.fleet.document import DocumentRejected, FleetDocument, Loader, parse_document
+from edge_agent.fleet.document import (
+    DocumentRejected,
+    FleetDocument,
+    Loader,
+    ModelRef,
+    parse_document,
+)
 from edge_agent.fleet.health import HealthSample, HealthVerdict
 from edge_agent.fleet.merge import MODELS_DIR, effective_config, source_order
 from edge_agent.fleet.model_fetch import stage_model
@@ -128,14 +134,8 @@ class FleetApplier:
         """
         with self._one_apply:
             old = self._merged_or_base(self.base)
-            sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
             try:
-                new, _ref = effective_config(
-                    new_base,
-                    sources,
-                    source_order(sources, self.device_id, self.groups),
-                    self.models_dir,
-                )
+                new, _ref = self._effective(new_base)
             except DocumentRejected as err:
                 return "rejected", err.errors
             switched_from = self.clock.monotonic()
@@ -151,12 +151,23 @@ class FleetApplier:
             self.base = new_base
             return "applied", ()
 
-    def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
+    def _effective(
+        self, base: AgentConfig, extra: FleetDocument | None = None
+    ) -> tuple[AgentConfig, ModelRef | None]:
+        """``base`` with every committed document, and ``extra``, on top.
+
+        Raises:
+            DocumentRejected: the merged config does not validate.
+        """
         sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+        if extra is not None:
+            sources[extra.target] = extra.section_data()
+        order = source_order(sources, self.device_id, self.groups)
+        return effective_config(base, sources, order, self.models_dir)
+
+    def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
         try:
-            config, _ref = effective_config(
-                base, sources, source_order(sources, self.device_id, self.groups), self.models_dir
-            )
+            config, _ref = self._effective(base)
         except DocumentRejected as err:
             logger.error("fleet: last-good no longer fits the local config (%s)", err.errors)
             return base
@@ -280,7 +291,11 @@ class FleetApplier:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stop.is_set() and not self._take_due():
+                while not self._stop.is_set():
+                    if self.schedule.move_due(self.clock.wall(), self._pending):
+                        self._save()
+                    if self._pending:
+                        break
                     self._wake.wait(self.schedule.wait_s(self.clock.wall()))
                 if self._stop.is_set():
                     return
@@ -290,25 +305,13 @@ class FleetApplier:
                 # a scheduled one may have expired while it waited.
                 verdict = self._decide(doc)
                 if verdict.action == "schedule":  # the wall clock stepped back
-                    self._schedule(data, doc, verdict, doc.key_id)
+                    verdict = self._schedule(data, doc, verdict, doc.key_id)
             if verdict.action == "apply":
                 with self._one_apply:
                     self._apply(data, doc)
             elif verdict.action in ("reject", "stale"):
                 status = "stale" if verdict.action == "stale" else "rejected"
                 self._refuse(doc.version, status, verdict.reason, (), doc.key_id, doc.target)
-
-    def _take_due(self) -> bool:
-        """Move scheduled documents whose time has come to the apply slot (under the lock);
-        whether anything waits there."""
-        due = self.schedule.pop_due(self.clock.wall())
-        for entry in due:
-            waiting = self._pending.get(entry.doc.target)
-            if waiting is None or waiting[1].version < entry.doc.version:
-                self._pending[entry.doc.target] = (entry.data, entry.doc)
-        if due:
-            self._save()
-        return bool(self._pending)
 
     def _decide(self, doc: FleetDocument) -> Verdict:
         return decide(
@@ -326,15 +329,8 @@ class FleetApplier:
         with self._wake:
             self.state.attempt = {"source": doc.target, "version": doc.version, "key_id": key_id}
             self._save()
-        sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
-        sources[doc.target] = doc.section_data()
         try:
-            new, ref = effective_config(
-                self.base,
-                sources,
-                source_order(sources, self.device_id, self.groups),
-                self.models_dir,
-            )
+            new, ref = self._effective(self.base, doc)
             if ref is not None:
                 stage_model(ref, self.models_dir, int(self.cfg.max_model_mb * 1024 * 1024))
         except DocumentRejected as err:

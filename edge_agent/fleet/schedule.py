@@ -72,6 +72,18 @@ class Schedule:
             del self.entries[entry.doc.target]
         return due
 
+    def move_due(
+        self, now_wall: float, slot: dict[str, tuple[dict[str, Any], FleetDocument]]
+    ) -> bool:
+        """Move the entries whose time has come into ``slot`` (the apply queue, one per
+        source, where a newer version waiting wins); whether any left the schedule."""
+        due = self.pop_due(now_wall)
+        for entry in due:
+            waiting = slot.get(entry.doc.target)
+            if waiting is None or waiting[1].version < entry.doc.version:
+                slot[entry.doc.target] = (entry.data, entry.doc)
+        return bool(due)
+
     def wait_s(self, now_wall: float) -> float | None:
         """Seconds until the next entry is due (capped), or None when nothing is scheduled."""
         if not self.entries:
