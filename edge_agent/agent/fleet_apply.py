@@ -292,8 +292,9 @@ class FleetApplier:
         while True:
             with self._wake:
                 while not self._stop.is_set():
-                    if self.schedule.move_due(self.clock.wall(), self._pending):
-                        self._save()
+                    # Not saved here: until its apply records its attempt, a restart finds the
+                    # due document still in the saved schedule.
+                    self.schedule.move_due(self.clock.wall(), self._pending)
                     if self._pending:
                         break
                     self._wake.wait(self.schedule.wait_s(self.clock.wall()))
