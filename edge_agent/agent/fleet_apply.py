@@ -5,7 +5,9 @@ topics (subscribed before the link connects, so a push retained while the box wa
 with the first connection). The network thread parses, verifies the signature and decides;
 refusals are answered at once on the retained ``<p>/<dev>/config/state``. Documents to apply
 wait in a one-per-source slot (a newer one supersedes an older one still waiting) for the
-``edge-fleet`` worker, which applies one at a time:
+``edge-fleet`` worker, which applies one at a time. A document whose ``not_before`` is ahead
+(at most 30 days) is kept as ``scheduled`` (one per source, saved in the fleet state) and
+handed to the worker at that wall time, decided again and applied like any other:
 
 ``applying`` -> merge with the other sources' last-good and validate -> stage (fetch and verify
 the model) -> switch (the daemon's ``apply_config``, which warms the new model first) -> health
@@ -19,57 +21,31 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from edge_agent.agent.fleet_gate import ApplyFn, ProbeFn, document_loader, health_gate
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.fleet.decision import Verdict, decide
 from edge_agent.fleet.document import (
-    MAX_DEPTH,
-    MAX_DOCUMENT_BYTES,
     DocumentRejected,
     FleetDocument,
     Loader,
+    ModelRef,
     parse_document,
 )
-from edge_agent.fleet.health import HealthSample, HealthVerdict, judge
+from edge_agent.fleet.health import HealthSample, HealthVerdict
 from edge_agent.fleet.merge import MODELS_DIR, effective_config, source_order
 from edge_agent.fleet.model_fetch import stage_model
 from edge_agent.fleet.report import config_state
+from edge_agent.fleet.schedule import Entry, Schedule
 from edge_agent.fleet.signing import TrustedKeys, load_trusted_keys
 from edge_agent.fleet.store import FleetState, FleetStore
-from edge_agent.telemetry.inbound import decode_json
 from edge_agent.telemetry.mqtt_link import MqttLink
 from edge_agent.telemetry.payloads import encode
 from edge_agent.telemetry.topics import Topics
 
 logger = logging.getLogger(__name__)
-
-HEALTH_POLL_S = 0.1
-
-
-def document_loader(raw: bytes) -> Any:
-    """The shared bounded inbound parser, with the fleet document's caps.
-
-    Raises:
-        InboundRejected: over a cap, not UTF-8, not JSON, duplicate keys or non-finite numbers.
-    """
-    return decode_json(raw, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DEPTH)
-
-
-class ApplyOutcome(Protocol):
-    """What the daemon's ``apply_config`` answers."""
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def errors(self) -> tuple[str, ...]: ...
-
-
-ApplyFn = Callable[[AgentConfig, str], ApplyOutcome]  # (config, who asks: fleet | config reload)
-ProbeFn = Callable[[float], HealthSample]
 
 
 class FleetApplier:
@@ -108,7 +84,10 @@ class FleetApplier:
         self.trust = trust if trust is not None else load_trusted_keys(self.cfg.trusted_keys)
         self.models_dir = base.resolved_state_dir / MODELS_DIR
         self.state: FleetState = store.load()
-        self._lock = threading.Lock()
+        self.schedule, dropped = Schedule.from_json(self.state.scheduled, self.trust.verify)
+        for line in dropped:
+            logger.error("fleet: a saved scheduled document is dropped: %s", line)
+        self._lock = threading.Lock()  # guards the state, the schedule and the pending slot
         self._wake = threading.Condition(self._lock)
         self._pending: dict[str, tuple[dict[str, Any], FleetDocument]] = {}
         self._one_apply = threading.Lock()  # the worker and a SIGHUP reload take turns
@@ -142,7 +121,7 @@ class FleetApplier:
                 key_id=attempt.get("key_id"),
                 target=source,
             )
-            self.store.save(self.state)
+            self._save()
         if not self.trust.required:
             logger.warning("fleet: no trusted keys configured; unsigned documents are accepted")
         return self._merged_or_base(self.base)
@@ -155,14 +134,8 @@ class FleetApplier:
         """
         with self._one_apply:
             old = self._merged_or_base(self.base)
-            sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
             try:
-                new, _ref = effective_config(
-                    new_base,
-                    sources,
-                    source_order(sources, self.device_id, self.groups),
-                    self.models_dir,
-                )
+                new, _ref = self._effective(new_base)
             except DocumentRejected as err:
                 return "rejected", err.errors
             switched_from = self.clock.monotonic()
@@ -178,12 +151,23 @@ class FleetApplier:
             self.base = new_base
             return "applied", ()
 
-    def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
+    def _effective(
+        self, base: AgentConfig, extra: FleetDocument | None = None
+    ) -> tuple[AgentConfig, ModelRef | None]:
+        """``base`` with every committed document, and ``extra``, on top.
+
+        Raises:
+            DocumentRejected: the merged config does not validate.
+        """
         sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
+        if extra is not None:
+            sources[extra.target] = extra.section_data()
+        order = source_order(sources, self.device_id, self.groups)
+        return effective_config(base, sources, order, self.models_dir)
+
+    def _merged_or_base(self, base: AgentConfig) -> AgentConfig:
         try:
-            config, _ref = effective_config(
-                base, sources, source_order(sources, self.device_id, self.groups), self.models_dir
-            )
+            config, _ref = self._effective(base)
         except DocumentRejected as err:
             logger.error("fleet: last-good no longer fits the local config (%s)", err.errors)
             return base
@@ -217,6 +201,11 @@ class FleetApplier:
             self._stop.set()
             self._wake.notify_all()
 
+    def wake(self) -> None:
+        """Look at the wall clock now (the worker also does every 30 s and at each due time)."""
+        with self._wake:
+            self._wake.notify_all()
+
     def join(self, timeout_s: float = 30.0) -> None:
         """Wait for the worker."""
         if self._thread is not None:
@@ -236,6 +225,7 @@ class FleetApplier:
         except ValueError as err:  # a shared loader's own refusal type
             self._refuse(None, "rejected", str(err), (), None, topic)
             return
+        superseded: Entry | None = None
         with self._wake:
             verdict = self._decide(doc)
             if verdict.action == "apply":
@@ -243,12 +233,44 @@ class FleetApplier:
                 if waiting is None or waiting[1].version < doc.version:
                     self._pending[doc.target] = (data, doc)
                     self._wake.notify_all()
-                return
+                superseded = self.schedule.drop_below(doc.target, doc.version)
+                if superseded is not None:
+                    self._save()
+            elif verdict.action == "schedule":
+                verdict = self._schedule(data, doc, verdict, key_id)
+        if superseded is not None:
+            old = superseded.doc
+            reason = f"version {doc.version} arrived to apply now; scheduled version dropped"
+            self._refuse(old.version, "stale", reason, (), old.key_id, old.target)
+        if verdict.action in ("apply", "schedule"):
+            return
         if verdict.action == "ignore":
             logger.debug("fleet: %s", verdict.reason)
             return
         status = "stale" if verdict.action == "stale" else "rejected"
         self._refuse(doc.version, status, verdict.reason, (), key_id, doc.target)
+
+    def _schedule(
+        self, data: dict[str, Any], doc: FleetDocument, verdict: Verdict, key_id: str | None
+    ) -> Verdict:
+        """Keep ``doc`` for its ``not_before`` (under the lock); a refusal verdict otherwise."""
+        if self.schedule.holds(doc):
+            return Verdict("ignore", f"version {doc.version} is already scheduled")
+        try:
+            replaced = self.schedule.put(data, doc)
+        except ValueError as err:
+            return Verdict("stale", str(err))
+        reason = verdict.reason + (
+            f"; replaces scheduled version {replaced.doc.version}" if replaced is not None else ""
+        )
+        logger.info("fleet: version %d from %s scheduled: %s", doc.version, doc.target, reason)
+        self.state.report = self._report(
+            doc.version, "scheduled", reason=reason, key_id=key_id, target=doc.target
+        )
+        self._save()
+        self._publish(self.state.report)
+        self._wake.notify_all()
+        return verdict
 
     def _refuse(
         self,
@@ -269,17 +291,28 @@ class FleetApplier:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._pending and not self._stop.is_set():
-                    self._wake.wait()
+                while not self._stop.is_set():
+                    # Not saved here: until its apply records its attempt, a restart finds the
+                    # due document still in the saved schedule.
+                    self.schedule.move_due(self.clock.wall(), self._pending)
+                    if self._pending:
+                        break
+                    self._wake.wait(self.schedule.wait_s(self.clock.wall()))
                 if self._stop.is_set():
                     return
                 source = next(iter(self._pending))
                 data, doc = self._pending.pop(source)
-                # Re-decide: an apply that finished meanwhile may have made this one stale.
+                # Re-decide: an apply that finished meanwhile may have made this one stale, and
+                # a scheduled one may have expired while it waited.
                 verdict = self._decide(doc)
+                if verdict.action == "schedule":  # the wall clock stepped back
+                    verdict = self._schedule(data, doc, verdict, doc.key_id)
             if verdict.action == "apply":
                 with self._one_apply:
                     self._apply(data, doc)
+            elif verdict.action in ("reject", "stale"):
+                status = "stale" if verdict.action == "stale" else "rejected"
+                self._refuse(doc.version, status, verdict.reason, (), doc.key_id, doc.target)
 
     def _decide(self, doc: FleetDocument) -> Verdict:
         return decide(
@@ -294,17 +327,11 @@ class FleetApplier:
         key_id = data.get("key_id") if isinstance(data.get("key_id"), str) else None
         started = self.clock.monotonic()
         self._publish(self._report(doc.version, "applying", key_id=key_id, target=doc.target))
-        self.state.attempt = {"source": doc.target, "version": doc.version, "key_id": key_id}
-        self.store.save(self.state)
-        sources = {s: dict(lg["sections"]) for s, lg in self.state.last_good.items()}
-        sources[doc.target] = doc.section_data()
+        with self._wake:
+            self.state.attempt = {"source": doc.target, "version": doc.version, "key_id": key_id}
+            self._save()
         try:
-            new, ref = effective_config(
-                self.base,
-                sources,
-                source_order(sources, self.device_id, self.groups),
-                self.models_dir,
-            )
+            new, ref = self._effective(self.base, doc)
             if ref is not None:
                 stage_model(ref, self.models_dir, int(self.cfg.max_model_mb * 1024 * 1024))
         except DocumentRejected as err:
@@ -340,30 +367,20 @@ class FleetApplier:
                 doc, "rolled_back", verdict.reason, (), key_id, started, timings, verdict.figures
             )
             return
-        self.state.last_good[doc.target] = {
-            "version": doc.version,
-            "sections": doc.section_data(),
-            "key_id": key_id,
-        }
-        self.state.ledger = self.state.ledger.commit(doc.target, doc.version)
+        with self._wake:
+            self.state.last_good[doc.target] = {
+                "version": doc.version,
+                "sections": doc.section_data(),
+                "key_id": key_id,
+            }
+            self.state.ledger = self.state.ledger.commit(doc.target, doc.version)
         self.applied += 1
         self._finish(doc, "applied", "", (), key_id, started, timings, verdict.figures)
 
     def _health_gate(self, before: HealthSample, switched: float) -> HealthVerdict:
-        deadline = switched + self.cfg.health_window_s
-        while True:
-            now = self.clock.monotonic()
-            final = now >= deadline or self._stop.is_set()
-            verdict = judge(
-                before,
-                self.probe(switched),
-                min_results=self.cfg.health_min_results,
-                latency_factor=self.cfg.health_latency_factor,
-                final=final,
-            )
-            if verdict.done:
-                return verdict
-            self._stop.wait(HEALTH_POLL_S)
+        return health_gate(
+            before, switched, cfg=self.cfg, clock=self.clock, probe=self.probe, stop=self._stop
+        )
 
     def _finish(
         self,
@@ -376,22 +393,23 @@ class FleetApplier:
         timings: dict[str, float] | None = None,
         health: dict[str, Any] | None = None,
     ) -> None:
-        if status != "applied":
-            self.state.ledger = self.state.ledger.fail(doc.target, doc.version)
         times = {k: round(v, 3) for k, v in (timings or {}).items()}
         times["total_s"] = round(self.clock.monotonic() - started, 3)
-        self.state.attempt = None
-        self.state.report = self._report(
-            doc.version,
-            status,
-            reason=reason,
-            errors=errors,
-            key_id=key_id,
-            target=doc.target,
-            health=health,
-            timings=times,
-        )
-        self.store.save(self.state)
+        with self._wake:
+            if status != "applied":
+                self.state.ledger = self.state.ledger.fail(doc.target, doc.version)
+            self.state.attempt = None
+            self.state.report = self._report(
+                doc.version,
+                status,
+                reason=reason,
+                errors=errors,
+                key_id=key_id,
+                target=doc.target,
+                health=health,
+                timings=times,
+            )
+            self._save()
         log = logger.info if status == "applied" else logger.error
         log("fleet: version %d from %s %s %s", doc.version, doc.target, status, reason)
         self._publish(self.state.report)
@@ -408,8 +426,14 @@ class FleetApplier:
             running=self.state.ledger.committed,
             version=version,
             status=status,
+            scheduled=self.schedule.summary(),
             **details,
         )
+
+    def _save(self) -> None:
+        """The fleet state with the schedule, to disk (callers hold the lock)."""
+        self.state.scheduled = self.schedule.to_json()
+        self.store.save(self.state)
 
     def _publish(self, report: dict[str, Any]) -> None:
         if self._link is not None and self._topics is not None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +175,12 @@ def _push(args: argparse.Namespace) -> int:
             "warning: the document is unsigned; devices with trusted keys reject it",
             file=sys.stderr,
         )
+    if parsed.not_before is not None and parsed.not_before > time.time():
+        print(
+            f"note: not_before is {_utc(parsed.not_before)}: devices report the document "
+            "scheduled and apply it then; waves judge acceptance, not health",
+            file=sys.stderr,
+        )
     try:
         with _operator(args) as op:
             op.settle(args.discover_s)
@@ -199,7 +206,7 @@ def _push(args: argparse.Namespace) -> int:
         print(f"error: broker {args.host}:{args.port}: {err}", file=sys.stderr)
         return EXIT_RUNTIME
     _print_rollout(result, parsed.version, args.json)
-    return EXIT_OK if result.all_applied and not result.aborted else EXIT_RUNTIME
+    return EXIT_OK if result.all_accepted and not result.aborted else EXIT_RUNTIME
 
 
 def _print_rollout(result: RolloutResult, version: int, as_json: bool) -> None:
@@ -234,8 +241,8 @@ def _print_rollout(result: RolloutResult, version: int, as_json: bool) -> None:
         table.add_row(device, shown, result.reasons.get(device, ""))
     console = Console()
     console.print(table)
-    order = ("applied", "rejected", "rolled_back", "stale", "no_answer", "pending")
-    summary = ", ".join(f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in order[:5])
+    order = ("applied", "scheduled", "rejected", "rolled_back", "stale", "no_answer", "pending")
+    summary = ", ".join(f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in order[:6])
     console.print(summary + (f"; ABORTED after wave {result.waves_done}" if result.aborted else ""))
 
 
@@ -264,6 +271,7 @@ def _status(args: argparse.Namespace) -> int:
                 "config_version": state.get("version"),
                 "config_status": state.get("status"),
                 "reason": state.get("reason"),
+                "scheduled": state.get("scheduled") or {},
                 "profile": tel.get("profile"),
                 "fps": tel.get("fps"),
                 "watts": (tel.get("power") or {}).get("total_w"),
@@ -282,6 +290,7 @@ def _status(args: argparse.Namespace) -> int:
         "online",
         "running",
         "last push",
+        "scheduled",
         "profile",
         "fps",
         "W",
@@ -296,11 +305,16 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         running = ", ".join(f"{k} v{v}" for k, v in row["running"].items()) or "local"
         last = f"v{row['config_version']} {row['config_status']}" if row["config_status"] else "-"
+        waiting = ", ".join(
+            f"{k} v{v.get('version')} at {_utc(v.get('not_before'))}"
+            for k, v in row["scheduled"].items()
+        )
         table.add_row(
             row["device"],
             str(row["online"] or "-"),
             running,
             last,
+            waiting or "-",
             str(row["profile"] or "-"),
             num(row["fps"]),
             num(row["watts"]),
@@ -309,3 +323,10 @@ def _status(args: argparse.Namespace) -> int:
         )
     Console().print(table)
     return EXIT_OK
+
+
+def _utc(seconds: Any) -> str:
+    """Unix seconds as ``2026-12-06 02:00Z``."""
+    if not isinstance(seconds, int | float):
+        return "?"
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%MZ")

@@ -7,10 +7,12 @@ Rules (Mender and AWS device shadows order by version; Azure IoT Edge's endless 
 trap avoided):
 
 - a document for another device or a group this device is not in is ``rejected``;
-- not yet valid (``not_before``) or expired is ``rejected``;
+- expired is ``rejected``;
 - a version at or below the committed one of its source is ``stale``; the committed version
   itself, re-delivered (a retained message after a reconnect), is ignored quietly;
-- a version that failed is not retried: re-delivered it is ignored; a lower one is ``stale``.
+- a version that failed is not retried: re-delivered it is ignored; a lower one is ``stale``;
+- otherwise, a ``not_before`` in the future is ``schedule`` (applied at that time, decided
+  again then), unless it is more than :data:`MAX_SCHEDULE_AHEAD_S` ahead: ``rejected``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Literal
 
 from edge_agent.fleet.document import FleetDocument
 
-Action = Literal["apply", "reject", "stale", "ignore"]
+Action = Literal["apply", "schedule", "reject", "stale", "ignore"]
+MAX_SCHEDULE_AHEAD_S = 30 * 86400.0  # a maintenance window is planned days ahead, not months
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,6 @@ def decide(
     """The verdict on a document whose signature was already checked."""
     if doc.target not in targets_for(device_id, groups):
         return Verdict("reject", f"target {doc.target} is not this device or one of its groups")
-    if doc.not_before is not None and now_wall < doc.not_before:
-        return Verdict("reject", f"not valid before {doc.not_before:.0f} (now {now_wall:.0f})")
     if doc.expires is not None and now_wall >= doc.expires:
         return Verdict("reject", f"expired at {doc.expires:.0f} (now {now_wall:.0f})")
     committed = ledger.committed.get(doc.target, 0)
@@ -78,4 +79,13 @@ def decide(
         return Verdict("stale", f"version {doc.version} <= applied version {committed}")
     if failed is not None and doc.version < failed:
         return Verdict("stale", f"version {doc.version} < failed version {failed}")
+    if doc.not_before is not None and now_wall < doc.not_before:
+        ahead = doc.not_before - now_wall
+        if ahead > MAX_SCHEDULE_AHEAD_S:
+            return Verdict(
+                "reject",
+                f"not_before {doc.not_before:.0f} is {ahead / 86400:.1f} days ahead "
+                f"(at most {MAX_SCHEDULE_AHEAD_S / 86400:.0f}; now {now_wall:.0f})",
+            )
+        return Verdict("schedule", f"not valid before {doc.not_before:.0f} (now {now_wall:.0f})")
     return Verdict("apply")

@@ -45,6 +45,13 @@ class RolloutResult:
     def all_applied(self) -> bool:
         return bool(self.outcomes) and all(o == "applied" for o in self.outcomes.values())
 
+    @property
+    def all_accepted(self) -> bool:
+        """Every device applied it, or holds it for its ``not_before`` (``scheduled``)."""
+        return bool(self.outcomes) and all(
+            o in ("applied", "scheduled") for o in self.outcomes.values()
+        )
+
 
 class FleetOperator:
     """Connects to the broker and follows every device under ``prefix``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-STATUSES = ("applying", "applied", "rejected", "rolled_back", "stale")
+STATUSES = ("scheduled", "applying", "applied", "rejected", "rolled_back", "stale")
 
 
 def config_state(
@@ -23,6 +23,7 @@ def config_state(
     target: str | None = None,
     health: Mapping[str, Any] | None = None,
     timings: Mapping[str, float] | None = None,
+    scheduled: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One report.
 
@@ -40,6 +41,8 @@ def config_state(
         target: the document's target.
         health: the health gate's figures.
         timings: seconds per step (stage, switch, health, total).
+        scheduled: per source, the document waiting for its time: ``{"version",
+            "not_before"}`` (status ``scheduled``: accepted, applied at ``not_before``).
     """
     if status not in STATUSES:
         raise ValueError(f"unknown config status {status!r}")
@@ -58,4 +61,5 @@ def config_state(
         "key_id": key_id,
         "signed": signed,
         "running": dict(running),
+        "scheduled": {k: dict(v) for k, v in (scheduled or {}).items()},
     }

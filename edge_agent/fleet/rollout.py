@@ -10,8 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Outcome = Literal["applied", "rejected", "rolled_back", "stale", "no_answer", "pending"]
+Outcome = Literal[
+    "applied", "scheduled", "rejected", "rolled_back", "stale", "no_answer", "pending"
+]
 FAILED: tuple[Outcome, ...] = ("rejected", "rolled_back", "stale", "no_answer")
+"""``scheduled`` is not failed: the device accepted the document and applies it at its
+``not_before``."""
 
 
 def parse_waves(text: str) -> list[str]:
@@ -77,6 +81,10 @@ def outcome_of(report: Mapping[str, Any] | None, target: str, version: int) -> O
     ):
         status: Outcome = report["status"]
         return status
+    scheduled = report.get("scheduled") or {}
+    entry = scheduled.get(target) if isinstance(scheduled, Mapping) else None
+    if isinstance(entry, Mapping) and entry.get("version") == version:
+        return "scheduled"
     return "pending"
 
 

@@ -1,10 +1,11 @@
 """The fleet state on disk: last-good documents, the version ledger, the pending attempt.
 
 One JSON file in the state directory, replaced with write, fsync and rename (and a directory
-fsync), so a ``kill -9`` at any step leaves either the old or the new file. ``attempt`` is set
-before an apply and cleared after it: found at start-up, it means the agent died mid-apply,
-and that version is marked failed instead of being retried (a broken deployment must not
-wedge the next one).
+fsync), so a ``kill -9`` at any step leaves either the old or the new file. ``scheduled``
+keeps documents waiting for their ``not_before`` (see :mod:`edge_agent.fleet.schedule`).
+``attempt`` is set before an apply and cleared after it: found at start-up, it means the
+agent died mid-apply, and that version is marked failed instead of being retried (a broken
+deployment must not wedge the next one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class FleetState:
     ledger: Ledger = field(default_factory=Ledger)
     attempt: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
+    scheduled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per source: the signed document waiting for its ``not_before``, as received."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,7 @@ class FleetState:
             "failed": dict(self.ledger.failed),
             "attempt": self.attempt,
             "report": self.report,
+            "scheduled": self.scheduled,
         }
 
     @classmethod
@@ -49,6 +53,7 @@ class FleetState:
             ),
             attempt=data.get("attempt"),
             report=data.get("report"),
+            scheduled=dict(data.get("scheduled") or {}),
         )
 
 

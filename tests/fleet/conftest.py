@@ -10,6 +10,7 @@ import pytest
 
 from edge_agent.agent.daemon import Agent
 from edge_agent.agent.hooks import PipelineHooks
+from edge_agent.clock import Clock
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.fleet_helpers import agent_config
 
@@ -18,12 +19,19 @@ AgentFactory = Callable[..., Agent]
 
 @pytest.fixture
 def make_agent(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[AgentFactory]:
-    """``make_agent(device, prefix, folder=None, **fleet)``; shut down after the test."""
+    """``make_agent(device, prefix, folder=None, clock=None, **fleet)``; shut down after the
+    test."""
     agents: list[Agent] = []
 
-    def make(device: str, prefix: str, folder: Path | None = None, **fleet: Any) -> Agent:
+    def make(
+        device: str,
+        prefix: str,
+        folder: Path | None = None,
+        clock: Clock | None = None,
+        **fleet: Any,
+    ) -> Agent:
         config = agent_config(folder or tmp_path, mosquitto, device, prefix, **fleet)
-        agent = Agent(config, hooks=PipelineHooks())
+        agent = Agent(config, hooks=PipelineHooks(), clock=clock)
         agents.append(agent)
         return agent
 

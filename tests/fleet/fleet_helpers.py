@@ -68,6 +68,26 @@ class StateWatcher(Subscriber):
                 return report
 
 
+class WallShiftClock:
+    """Real monotonic time (the pipeline and the health gate run on it) and a wall clock the
+    test moves forward by hand, as with ``FakeClock.advance``: a maintenance window hours
+    ahead comes without waiting for it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock never goes backwards")
+        self.offset += seconds
+
+
 def agent_config(
     tmp_path: Path, broker: MosquittoBroker, device: str, prefix: str, **fleet: Any
 ) -> AgentConfig:

@@ -70,7 +70,7 @@ def test_documents_for_other_targets_are_rejected(version: int, other: str) -> N
 
 @given(offset=st.floats(min_value=1, max_value=1e6))
 def test_validity_window(offset: float) -> None:
-    assert _decide(_doc(1, not_before=NOW + offset), Ledger()) == "reject"
+    assert _decide(_doc(1, not_before=NOW + offset), Ledger()) == "schedule"
     assert _decide(_doc(1, expires=NOW - offset), Ledger()) == "reject"
     assert _decide(_doc(1, not_before=NOW - offset, expires=NOW + offset), Ledger()) == "apply"
 
@@ -117,3 +117,28 @@ def test_any_change_to_a_signed_document_breaks_its_signature(
     assume(changed[field] != signed[field])
     with pytest.raises(DocumentRejected, match="bad signature"):
         trust.verify(changed)
+
+
+def test_a_future_not_before_is_scheduled_within_30_days_and_rejected_beyond() -> None:
+    day = 86400.0
+    verdict = decide(
+        _doc(2, not_before=NOW + 30 * day),
+        Ledger(),
+        device_id="box1",
+        groups=["lobby"],
+        now_wall=NOW,
+    )
+    assert verdict.action == "schedule"
+    far = decide(
+        _doc(2, not_before=NOW + 31 * day),
+        Ledger(),
+        device_id="box1",
+        groups=["lobby"],
+        now_wall=NOW,
+    )
+    assert far.action == "reject"
+    assert far.reason.startswith(f"not_before {NOW + 31 * day:.0f} is 31.0 days ahead")
+    assert "at most 30" in far.reason
+    # Version order comes first: an old version is stale even with a future not_before.
+    assert _decide(_doc(2, not_before=NOW + day), Ledger({"group:lobby": 3})) == "stale"
+    assert _decide(_doc(3, not_before=NOW + day), Ledger({"group:lobby": 3})) == "ignore"

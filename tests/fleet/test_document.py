@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.agent.fleet_apply import document_loader
+from edge_agent.agent.fleet_gate import document_loader
 from edge_agent.config import validate_config
 from edge_agent.errors import ConfigError
 from edge_agent.fleet.document import (

@@ -46,6 +46,13 @@ def test_outcome_of_a_report() -> None:
     )
     assert outcome_of({"running": {}, "version": 3, "status": "applying"}, target, 3) == "pending"
     assert outcome_of({"running": {}, "version": 2, "status": "rejected"}, target, 3) == "pending"
+    waiting = {target: {"version": 3, "not_before": 2e9}}
+    scheduled = {"running": {}, "version": 3, "status": "scheduled", "scheduled": waiting}
+    assert outcome_of(scheduled, target, 3) == "scheduled"
+    # The device says so in every later report, whatever that report is about.
+    assert outcome_of({**scheduled, "version": 9, "status": "rejected"}, target, 3) == "scheduled"
+    assert outcome_of(scheduled, target, 4) == "pending"
+    assert outcome_of({**scheduled, "running": {target: 3}}, target, 3) == "applied"
 
 
 def test_abort_rule_waits_for_the_minimum() -> None:
@@ -54,6 +61,7 @@ def test_abort_rule_waits_for_the_minimum() -> None:
     assert rule.should_abort({"a": "rolled_back", "b": "applied", "c": "applied"})
     nine: dict[str, Outcome] = {f"d{i}": "applied" for i in range(9)}
     assert not rule.should_abort({**nine, "x": "no_answer"})
+    assert not AbortRule(max_failure_pct=0).should_abort({"a": "scheduled", "b": "scheduled"})
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
