@@ -24,8 +24,7 @@ from edge_agent.telemetry.inbound import (
     MAX_PAYLOAD_BYTES,
     InboundLog,
     InboundRejected,
-    decode_json,
-    decode_text,
+    decode_command,
     guard,
     validate,
 )
@@ -61,10 +60,7 @@ def parse_profile_command(payload: bytes) -> str:
     Raises:
         InboundRejected: empty, too large, not UTF-8, too deep, not JSON, or not a name.
     """
-    text = decode_text(payload, MAX_COMMAND_BYTES)
-    if not text:
-        raise InboundRejected("empty payload: expected a profile name")
-    data: Any = decode_json(text) if text[0] in '"{[' else text
+    data = decode_command(payload, MAX_COMMAND_BYTES, "expected a profile name")
     try:
         return validate(ProfileCommand, data).profile
     except InboundRejected as err:

@@ -128,6 +128,22 @@ def decode_json(
         raise InboundRejected("payload nested too deeply") from err
 
 
+def decode_command(
+    payload: bytes, max_bytes: int, empty_hint: str, max_depth: int = MAX_DEPTH
+) -> Any:
+    """A command payload: a bare word (what Home Assistant sends) as a string, or JSON (a
+    quoted string, an object) parsed within the caps.
+
+    Raises:
+        InboundRejected: empty (``empty_hint`` says what was expected), too large, not UTF-8,
+            too deep, or not JSON.
+    """
+    text = decode_text(payload, max_bytes)
+    if not text:
+        raise InboundRejected(f"empty payload: {empty_hint}")
+    return decode_json(text, max_bytes, max_depth) if text[0] in '"{[' else text
+
+
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     doc = dict(pairs)
     if len(doc) != len(pairs):

@@ -36,8 +36,7 @@ from edge_agent.telemetry.command_queue import CommandQueue
 from edge_agent.telemetry.inbound import (
     InboundLog,
     InboundRejected,
-    decode_json,
-    decode_text,
+    decode_command,
     guard,
 )
 from edge_agent.telemetry.mqtt_link import MqttLink
@@ -78,10 +77,9 @@ def parse_policy_command(payload: bytes) -> PolicyCommand:
     Raises:
         InboundRejected: empty, too large, not UTF-8, too deep, not JSON, or the wrong shape.
     """
-    text = decode_text(payload, MAX_POLICY_BYTES)
-    if not text:
-        raise InboundRejected("empty payload: expected a policy name or document")
-    data: Any = decode_json(text, MAX_POLICY_BYTES, MAX_POLICY_DEPTH) if text[0] in '"{[' else text
+    data = decode_command(
+        payload, MAX_POLICY_BYTES, "expected a policy name or document", MAX_POLICY_DEPTH
+    )
     return _validated(PolicyCommand, data)
 
 
