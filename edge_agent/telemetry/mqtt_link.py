@@ -101,6 +101,9 @@ class MqttLink:
         self._last_error: str | None = None
         self._generation = 0
         self._connected = threading.Event()
+        # Under _lock: whether the connection's subscriptions were sent. A subscribe() before
+        # that point is in the snapshot _on_connect sends; one after it must send itself.
+        self._subs_sent = False
         self._pending_subs: set[int] = set()
         # SUBACKs that arrived before ``_track_subscribe`` recorded their mid: ``subscribe`` from
         # another thread races paho's network thread, which may read the SUBACK first.
@@ -267,10 +270,13 @@ class MqttLink:
         def _route(_client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
             safe(message.topic, bytes(message.payload))
 
+        self._client.message_callback_add(topic_filter, _route)
         with self._lock:
             self._subscriptions[topic_filter] = (qos, handler)
-        self._client.message_callback_add(topic_filter, _route)
-        if self._connected.is_set():
+            send_now = self._subs_sent
+        # Not `connected`: that is set only after _on_connect has sent its snapshot, so a
+        # subscription added in between would be sent by neither.
+        if send_now:
             self._track_subscribe(self._client.subscribe(topic_filter, qos))
 
     def _track_subscribe(self, result: tuple[MQTTErrorCode, int | None]) -> None:
@@ -329,6 +335,7 @@ class MqttLink:
             self._pending_subs.clear()
             self._early_subacks.clear()  # mids of the last connection mean nothing now
             self._subscribed.set()
+            self._subs_sent = True
         # Subscribe before announcing `online`: whoever reacts to `online` reaches a listener.
         if subscriptions:
             self._track_subscribe(client.subscribe(subscriptions))
@@ -358,6 +365,8 @@ class MqttLink:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        with self._lock:
+            self._subs_sent = False  # the next connection's snapshot sends them all
         if was_connected:
             self._set_state("disconnected", None if self._stopping else f"lost: {reason_code}")
             for listener in self._conn_listeners:

@@ -218,3 +218,51 @@ def test_a_suback_that_beats_the_subscribe_call_still_counts(
         assert link.wait_subscribed(5)
     finally:
         link.stop()
+
+
+class _SubscribeMidConnect(MqttLink):
+    """A link on which another thread's ``subscribe`` lands inside ``_on_connect``: after it
+    took its snapshot of the subscriptions, before it marks the link connected (here, while
+    it builds the ``online`` message)."""
+
+    def __init__(self, late: tuple[str, Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._late: tuple[str, Any] | None = late
+
+    def _status_bytes(self, state: Any) -> bytes:
+        if state == "online" and self._late is not None:
+            topic, handler = self._late
+            self._late = None
+            self.subscribe(topic, handler)
+        return super()._status_bytes(state)
+
+
+def test_a_subscribe_that_lands_while_the_link_connects_is_not_lost(
+    mosquitto: MosquittoBroker, unique_prefix: str
+) -> None:
+    """It used to be sent by neither: the snapshot was taken, and ``connected`` not yet set
+    (a policy handler started just as the agent connected never heard its commands)."""
+    topic = f"{unique_prefix}/dev1/late"
+    got: list[bytes] = []
+    heard = threading.Event()
+
+    def handler(_topic: str, payload: bytes) -> None:
+        got.append(payload)
+        heard.set()
+
+    config = MqttConfig.model_validate(
+        {"host": "127.0.0.1", "port": mosquitto.port, "topic_prefix": unique_prefix}
+    )
+    link = _SubscribeMidConnect(
+        (topic, handler), config, "dev1", "boot123", "1.2.3", FakeClock(), reconnect_min_s=1
+    )
+    link.start()
+    try:
+        assert link.wait_connected(10)
+        assert link.wait_subscribed(5)
+        with Subscriber(mosquitto.host, mosquitto.port, f"{unique_prefix}/zz") as sub:
+            sub.publish(topic, b"hello")
+        assert heard.wait(5), "the late subscription was never sent"
+        assert got == [b"hello"]
+    finally:
+        link.stop()
