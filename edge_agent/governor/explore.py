@@ -12,6 +12,17 @@ EXPLORE_BUDGET = 10  # probes (changes) per model under its first load; the fit 
 AXES = ("gpu_hz", "emc_hz", "cpu_khz")
 
 
+def _line(
+    grid: Sequence[OperatingPoint], through: OperatingPoint, axis: str
+) -> list[OperatingPoint]:
+    """The points of ``grid`` that differ from ``through`` on ``axis`` alone, by that clock."""
+    others = [a for a in AXES if a != axis]
+    return sorted(
+        (p for p in grid if all(getattr(p, a) == getattr(through, a) for a in others)),
+        key=lambda p: getattr(p, axis),
+    )
+
+
 def _bisect(line: Sequence[OperatingPoint], energy: Sequence[float | None]) -> int | None:
     """The index to measure next on a line of points ordered by one clock, or None when the
     best measured point's neighbours are all measured (a bisection towards the least energy;
@@ -57,11 +68,7 @@ def next_probe(
     measured = [p for p in grid if model.measured_energy_j(p, fps) is not None]
     anchor = min(measured, key=lambda p: model.measured_energy_j(p, fps) or 0.0, default=current)
     for axis in AXES:
-        others = [a for a in AXES if a != axis]
-        line = sorted(
-            (p for p in grid if all(getattr(p, a) == getattr(anchor, a) for a in others)),
-            key=lambda p: getattr(p, axis),
-        )
+        line = _line(grid, anchor, axis)
         if len(line) < 2:
             continue
         index = _bisect(line, [model.measured_energy_j(p, fps) for p in line])
@@ -75,13 +82,7 @@ def step_down(points: Sequence[OperatingPoint], current: OperatingPoint) -> Oper
     EMC, then the CPU cap; the others unchanged), or None at the bottom of every table."""
     grid = [p for p in points if p.preset is None]
     for axis in AXES:
-        others = [a for a in AXES if a != axis]
-        below = [
-            p
-            for p in grid
-            if getattr(p, axis) < getattr(current, axis)
-            and all(getattr(p, a) == getattr(current, a) for a in others)
-        ]
+        below = [p for p in _line(grid, current, axis) if getattr(p, axis) < getattr(current, axis)]
         if below:
-            return max(below, key=lambda p: getattr(p, axis))
+            return below[-1]
     return None
