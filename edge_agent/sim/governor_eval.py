@@ -112,12 +112,11 @@ def prepare(spec: BoardSpec) -> Board:
         mode = conf.mode_by_name(parsed.profiles[name].nvpmodel or "")
         if mode is not None:
             mode_ids[name] = mode.id
+    maxn = mode_ids.get("maxn")
     live = {
         name: key
         for name, key in preset_keys.items()
-        if "maxn" not in mode_ids
-        or name not in mode_ids
-        or not needs_reboot(conf, mode_ids["maxn"], mode_ids[name])
+        if maxn is None or name not in mode_ids or not needs_reboot(conf, maxn, mode_ids[name])
     }
     points = build_points(tables, live)
     preset_points = {
