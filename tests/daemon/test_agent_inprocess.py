@@ -21,6 +21,7 @@ from edge_agent.config import AgentConfig, validate_config
 from edge_agent.errors import ConfigError
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker, free_port
+from tests.integration.agent_helpers import wait_results
 
 pytestmark = pytest.mark.slow
 
@@ -58,20 +59,10 @@ def agent_factory(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Any]:
         agent.shutdown()
 
 
-def _wait_results(agent: Agent, more_than: int, timeout_s: float = 20.0) -> int:
-    done = threading.Event()
-    for _ in range(int(timeout_s / 0.05)):
-        count = agent.snapshot().results
-        if count > more_than:
-            return count
-        done.wait(0.05)
-    raise AssertionError(f"no results beyond {more_than} within {timeout_s} s")
-
-
 def test_reload_applies_rolls_back_and_rejects(tmp_path: Path, agent_factory: Any) -> None:
     agent: Agent = agent_factory()
     agent.start()
-    first = _wait_results(agent, 5)
+    first = wait_results(agent, 5)
 
     batched = agent.config.model_copy(
         update={"batching": agent.config.batching.model_copy(update={"max_batch": 4})}
@@ -80,7 +71,7 @@ def test_reload_applies_rolls_back_and_rejects(tmp_path: Path, agent_factory: An
     assert outcome.status == "applied"
     assert outcome.changed == ("batching",)
     assert agent.config.batching.max_batch == 4
-    after_apply = _wait_results(agent, first + 5)
+    after_apply = wait_results(agent, first + 5)
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"this is not an onnx model")
@@ -91,7 +82,7 @@ def test_reload_applies_rolls_back_and_rejects(tmp_path: Path, agent_factory: An
     assert outcome.status == "rolled_back"
     assert "corrupt.onnx" in outcome.errors[0]
     assert agent.config.model.path is None, "the running config is kept"
-    _wait_results(agent, after_apply + 5)  # the old pipeline runs again
+    wait_results(agent, after_apply + 5)  # the old pipeline runs again
 
     moved = batched.model_copy(update={"mqtt": batched.mqtt.model_copy(update={"port": 1})})
     outcome = agent.apply_config(moved)
@@ -131,7 +122,7 @@ def test_supervisor_turns_a_dead_thread_into_a_stop() -> None:
 def test_initial_profile_failure_keeps_running(tmp_path: Path, agent_factory: Any) -> None:
     agent: Agent = agent_factory(profile={"initial": "turbo"})
     agent.start()
-    _wait_results(agent, 2)
+    wait_results(agent, 2)
     assert agent.parts.profile_error is not None
     assert "turbo" in agent.parts.profile_error
     assert agent.parts.current_profile() is not None
@@ -235,7 +226,7 @@ def test_initial_preset_needing_a_reboot_falls_back_to_its_caps(
     agent: Agent = agent_factory(profile={"initial": "maxq"})
     with caplog.at_level("WARNING"):
         agent.start()
-        _wait_results(agent, 2)
+        wait_results(agent, 2)
     assert agent.parts.profile_error is None
     assert agent.parts.current_profile() == "maxq"
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
@@ -263,7 +254,7 @@ def test_shutdown_says_what_it_waits_for_when_the_broker_is_unreachable(
     agent = Agent(config, hooks=PipelineHooks())
     agent.start()
     try:
-        _wait_results(agent, 3)
+        wait_results(agent, 3)
     finally:
         with caplog.at_level("INFO", logger="edge_agent.agent.backlog"):
             agent.shutdown(flush_timeout_s=0.3)
@@ -330,7 +321,7 @@ def test_board_without_profiles_or_power_monitor_still_runs(
     agent = Agent(config, hooks=PipelineHooks())
     agent.start()
     try:
-        _wait_results(agent, 3)
+        wait_results(agent, 3)
         assert agent.parts.profiles is None
         assert agent.parts.profile_error is not None
         assert "no power profile file matches" in agent.parts.profile_error
@@ -376,7 +367,7 @@ def test_restore_on_exit_puts_the_clocks_back(tmp_path: Path, mosquitto: Mosquit
     agent = Agent(config, hooks=PipelineHooks())
     agent.start()
     try:
-        _wait_results(agent, 2)
+        wait_results(agent, 2)
         assert agent.parts.current_profile() == "15w"
         during = _gpu_max_hz(config.root)
         assert during != before
@@ -397,7 +388,7 @@ def test_live_view_renders_the_running_agent(tmp_path: Path, agent_factory: Any)
 
     agent: Agent = agent_factory(profile={"initial": "maxq", "allow_reboot": True})
     agent.start()
-    _wait_results(agent, 5)
+    wait_results(agent, 5)
     assert agent.parts.reporter is not None
     agent.parts.reporter.step(agent.clock.monotonic())
     buffer = io.StringIO()

@@ -25,7 +25,7 @@ from edge_agent.power.profile_check import profile_checks
 from edge_agent.sim import create_board
 from tests.fakes.broker import MosquittoBroker
 from tests.fakes.models import write_identity
-from tests.integration.agent_helpers import Recorder
+from tests.integration.agent_helpers import Recorder, wait_results
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +62,6 @@ def running(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[tuple[Agent,
         agent.shutdown()
 
 
-def _wait_results(agent: Agent, more_than: int, timeout_s: float = 20.0) -> int:
-    tick = threading.Event()
-    for _ in range(int(timeout_s / 0.05)):
-        count = agent.snapshot().results
-        if count > more_than:
-            return count
-        tick.wait(0.05)
-    raise AssertionError(f"no results beyond {more_than} within {timeout_s} s")
-
-
 def _edit(path: Path, **changes: Any) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data.update(changes)
@@ -82,7 +72,7 @@ def _still_running_on_old_config(agent: Agent, before: AgentConfig) -> None:
     assert not agent.stop.is_set()
     assert agent.supervisor.failures == []
     assert agent.config == before
-    _wait_results(agent, agent.snapshot().results + 5)
+    wait_results(agent, agent.snapshot().results + 5)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +91,7 @@ def test_fatal_edits_are_rejected_and_the_agent_keeps_running(
     running: tuple[Agent, Path], content: bytes, expected: str
 ) -> None:
     agent, path = running
-    _wait_results(agent, 3)
+    wait_results(agent, 3)
     before = agent.config
     path.write_bytes(content)
     outcome = agent.reload_from_file()
@@ -112,7 +102,7 @@ def test_fatal_edits_are_rejected_and_the_agent_keeps_running(
 
 def test_sighup_runs_the_reload_in_the_agent_loop(running: tuple[Agent, Path]) -> None:
     agent, path = running
-    _wait_results(agent, 3)
+    wait_results(agent, 3)
     before = agent.config
     path.write_bytes(b"device_id: \xff\n")
     with agent.signal_handlers():
@@ -127,7 +117,7 @@ def test_a_new_engine_thread_that_dies_is_rolled_back(
     running: tuple[Agent, Path], tmp_path: Path
 ) -> None:
     agent, path = running
-    _wait_results(agent, 3)
+    wait_results(agent, 3)
     before = agent.config
     # Loads fine, but its output does not fit the classification decoder: the engine thread
     # raises on the first batch (no warm-up runs to find it earlier).
@@ -144,7 +134,7 @@ def test_a_camera_that_cannot_start_is_rolled_back(
     running: tuple[Agent, Path], tmp_path: Path
 ) -> None:
     agent, path = running
-    _wait_results(agent, 3)
+    wait_results(agent, 3)
     before = agent.config
     video = tmp_path / "broken.avi"
     video.write_bytes(b"RIFF not really a video" * 100)
@@ -158,12 +148,12 @@ def test_a_camera_that_cannot_start_is_rolled_back(
 
 def test_a_healthy_edit_applies_after_probation(running: tuple[Agent, Path]) -> None:
     agent, path = running
-    first = _wait_results(agent, 3)
+    first = wait_results(agent, 3)
     _edit(path, cameras=[{"name": "demo", "uri": "synthetic://digits", "fps": 40}])
     outcome = agent.reload_from_file()
     assert outcome.status == "applied", outcome.errors
     assert agent.config.cameras[0].fps == 40
-    _wait_results(agent, first + 5)
+    wait_results(agent, first + 5)
     assert not agent.stop.is_set()
 
 
@@ -172,7 +162,7 @@ def test_each_reload_outcome_reaches_telemetry_as_an_event(
 ) -> None:
     """An operator who sent SIGHUP sees from the broker what it did, refusals included."""
     agent, path = running
-    _wait_results(agent, 3)
+    wait_results(agent, 3)
     topic = f"edge/{agent.config.device_id}/telemetry"
     with Recorder(mosquitto, topic) as rec:
         path.write_bytes(b"device_id: \xff\n")

@@ -18,18 +18,14 @@ from edge_agent.telemetry.payloads import load_schema
 from tests.fakes.broker import MosquittoBroker
 from tests.fleet.conftest import AgentFactory
 from tests.fleet.fleet_helpers import Signer, StateWatcher, encode, unique
+from tests.integration.agent_helpers import wait_results
 from tests.telemetry.mqtt_helpers import Subscriber
 
 pytestmark = pytest.mark.slow
 
 
 def _results_after(agent: Agent, count: int, timeout_s: float = 20.0) -> None:
-    start = agent.snapshot().results
-    for _ in range(int(timeout_s / 0.05)):
-        if agent.snapshot().results >= start + count:
-            return
-        agent.stop.wait(0.05)
-    raise AssertionError(f"fewer than {count} results in {timeout_s} s")
+    wait_results(agent, agent.snapshot().results + count - 1, timeout_s)
 
 
 def _next_telemetry(agent: Agent) -> dict[str, Any]:

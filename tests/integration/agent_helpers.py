@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 import yaml
@@ -26,6 +26,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.telemetry.mqtt_link import stop_client
 from tests.fakes.broker import MosquittoBroker
+
+if TYPE_CHECKING:
+    from edge_agent.agent.daemon import Agent
 
 SIM_BOARD = "jetson-orin-nano"
 
@@ -364,3 +367,14 @@ def persistent_mosquitto(workdir: Path) -> MosquittoBroker:
         encoding="utf-8",
     )
     return broker
+
+
+def wait_results(agent: Agent, more_than: int, timeout_s: float = 20.0) -> int:
+    """Poll an in-process agent until it has more than ``more_than`` results; the count."""
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.05)):
+        count = agent.snapshot().results
+        if count > more_than:
+            return count
+        tick.wait(0.05)
+    raise AssertionError(f"no results beyond {more_than} within {timeout_s} s")
